@@ -1,0 +1,119 @@
+package imaged
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"time"
+)
+
+// Source tells how an image came to be.
+type Source string
+
+const (
+	SourceUpload     Source = "upload"
+	SourceGeneration Source = "generation"
+)
+
+// Image is the metadata of one stored image. Its bytes live in a BlobStore
+// under BlobKey.
+type Image struct {
+	ID               string
+	Owner            string // the subject of the token that created it
+	OriginalFilename string // as sent by the client (display only)
+	MediaType        string // what the bytes are, decided by sniffing
+	Size             int64  // bytes
+	Width, Height    int
+	SHA256           string // hex digest of the bytes
+	BlobKey          string // random, never derived from the filename
+	Source           Source
+	Generation       *Generation // nil for uploads
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Generation is what a generated image was made from.
+type Generation struct {
+	Prompt         string `json:"prompt"`
+	NegativePrompt string `json:"negativePrompt,omitempty"`
+	Provider       string `json:"provider"`
+	Model          string `json:"model"`
+	AspectRatio    string `json:"aspectRatio,omitempty"`
+	Seed           *int64 `json:"seed,omitempty"`
+	RevisedPrompt  string `json:"revisedPrompt,omitempty"`
+}
+
+// SortOrder orders a listing by creation time.
+type SortOrder string
+
+const (
+	SortDesc SortOrder = "desc"
+	SortAsc  SortOrder = "asc"
+)
+
+// ImageFilter selects one page of an owner's images. Either Cursor (keyset,
+// constant cost at any depth) or Page (offset, 1-based) positions the page;
+// Cursor wins when both are set.
+type ImageFilter struct {
+	Owner    string
+	Search   string // case-insensitive substring of OriginalFilename
+	Source   Source // "" for any
+	Sort     SortOrder
+	Page     int
+	PageSize int
+	Cursor   *Cursor
+}
+
+// ImagePage is one page of a listing.
+type ImagePage struct {
+	Images     []*Image
+	TotalItems int64   // images matching the filter, all pages
+	Next       *Cursor // nil on the last page
+}
+
+// Cursor is the position after the last image of a page: listings are
+// ordered by (CreatedAt, ID) in the filter's direction.
+type Cursor struct {
+	CreatedAt time.Time `json:"t"`
+	ID        string    `json:"i"`
+}
+
+// Encode returns the opaque text form given to clients.
+func (c *Cursor) Encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor parses the text form made by Encode.
+func DecodeCursor(s string) (*Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) > 256 {
+		return nil, Errorf(EValidation, "cursor is malformed")
+	}
+	var c Cursor
+	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || c.CreatedAt.IsZero() {
+		return nil, Errorf(EValidation, "cursor is malformed")
+	}
+	return &c, nil
+}
+
+// ImageStore holds image metadata. Implementations: sqlite, postgres; both
+// pass the storetest conformance suite.
+//
+// Lookups by owner answer NotFound() for an unknown id, a malformed id and an
+// image of another owner alike.
+type ImageStore interface {
+	CreateImage(ctx context.Context, img *Image) error
+	FindImage(ctx context.Context, owner, id string) (*Image, error)
+	// FindImageByBlobKey serves the public byte URLs, which carry no token.
+	FindImageByBlobKey(ctx context.Context, key string) (*Image, error)
+	ListImages(ctx context.Context, f ImageFilter) (*ImagePage, error)
+	// DeleteImage removes the metadata and returns what was removed, so that
+	// the caller can then delete the bytes.
+	DeleteImage(ctx context.Context, owner, id string) (*Image, error)
+}
+
+// Pinger is implemented by stores whose dependency can be down; /readyz asks it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
