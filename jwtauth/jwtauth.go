@@ -1,0 +1,221 @@
+// Package jwtauth authenticates API callers by the JSON Web Token in their
+// "Authorization: Bearer" header, and implements imaged.Authenticator.
+//
+// Two kinds of signer are accepted, each only when configured:
+//
+//   - HS256 tokens signed with a shared secret (Config.HMACSecret), such as
+//     the ones Mint makes for "imaged token --sub alice". The secret must be
+//     at least 32 bytes; the command reads it from IMAGED_JWT_SECRET (which
+//     must therefore hold at least 32 bytes) or from a file managed by
+//     LoadOrCreateSecret.
+//   - RS256, RS384, RS512, PS256, ES256 and ES384 tokens signed by an
+//     identity provider whose public keys are published as a JSON Web Key Set
+//     (Config.JWKSURL). The key is chosen by the token's "kid" header, and the
+//     key's type, curve and declared "alg" must agree with the token's
+//     algorithm, so a key is never used for an algorithm it was not meant for.
+//
+// An HS256 token is only ever checked against the shared secret and an
+// asymmetric token only against the key set, which rules out algorithm
+// confusion (for example an HS256 token "signed" with an RSA public key), and
+// "alg": "none" is never accepted.
+//
+// Every token must carry "exp" and a non-empty "sub" of at most 255 bytes,
+// which becomes the owner of what the request creates; "nbf" and "iat" are
+// honoured when present, all with Config.Leeway of clock skew. "iss" and "aud"
+// are checked when Config.Issuer and Config.Audience are set ("aud" may be a
+// string or an array). Any failure is an *imaged.Error with
+// imaged.EUnauthorized and a message that never repeats the token.
+//
+// # Keycloak
+//
+// The original platform used Keycloak. For a realm served at
+// https://sso.example.com/realms/acme, configure
+//
+//	Issuer:   "https://sso.example.com/realms/acme"
+//	JWKSURL:  "https://sso.example.com/realms/acme/protocol/openid-connect/certs"
+//	Audience: "account" (Keycloak's default) or the client id, if an audience
+//	          mapper adds it to the access token
+//
+// The issuer is the realm URL exactly as Keycloak writes it into "iss", so it
+// must use the hostname clients reach Keycloak by (KC_HOSTNAME). The "sub" of
+// a Keycloak access token is the user's id; on Keycloak 25 and later it comes
+// from the "basic" client scope, which must stay assigned to the client. The
+// "azp" claim (the client the token was issued to) is not checked. Keycloak's
+// key set also lists encryption keys ("use": "enc"), which are skipped.
+//
+// The key set is fetched when the Authenticator is created, refreshed in the
+// background every Config.JWKSRefresh, and refetched at most once per 30
+// seconds when a token names a key id that is not in it (key rotation). A
+// failed refresh keeps the keys already known and is logged with log/slog.
+package jwtauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/imaged/imaged"
+)
+
+// Defaults and limits.
+const (
+	DefaultLeeway      = 30 * time.Second
+	DefaultJWKSRefresh = 10 * time.Minute
+
+	// MinSecretLen is the shortest HMAC secret accepted, in bytes.
+	MinSecretLen = 32
+	// MaxTokenLen is the longest token accepted, in bytes.
+	MaxTokenLen = 8 << 10
+	// MaxSubjectLen is the longest "sub" accepted, in bytes.
+	MaxSubjectLen = 255
+)
+
+// Config says which tokens an Authenticator accepts. At least one of
+// HMACSecret and JWKSURL must be set.
+type Config struct {
+	// HMACSecret verifies HS256 tokens. Nil disables HS256.
+	HMACSecret []byte
+	// JWKSURL is where the identity provider publishes its signing keys.
+	// Empty disables the asymmetric algorithms.
+	JWKSURL string
+	// Issuer, when set, must equal the token's "iss".
+	Issuer string
+	// Audience, when set, must be the token's "aud" or one of its entries.
+	Audience string
+	// Leeway is the clock skew allowed on exp, nbf and iat (default 30s).
+	Leeway time.Duration
+	// JWKSRefresh is how often the key set is refetched (default 10m).
+	JWKSRefresh time.Duration
+	// HTTPClient fetches the key set (default: a client with a 5s timeout).
+	// Each fetch is also bounded to 5s by its context.
+	HTTPClient *http.Client
+	// Now returns the current time (default time.Now); tests set it.
+	Now func() time.Time
+}
+
+// Authenticator verifies bearer tokens. It is safe for concurrent use.
+type Authenticator struct {
+	hmacSecret []byte
+	jwks       *keySet
+	parser     *jwt.Parser
+}
+
+var _ imaged.Authenticator = (*Authenticator)(nil)
+
+// Algorithm names accepted from the key set.
+var asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "ES256", "ES384"}
+
+// New returns an Authenticator for cfg. When cfg.JWKSURL is set it fetches the
+// key set before returning, failing if it cannot, and keeps it fresh in the
+// background until ctx is done.
+func New(ctx context.Context, cfg Config) (*Authenticator, error) {
+	if cfg.HMACSecret == nil && cfg.JWKSURL == "" {
+		return nil, errors.New("jwtauth: neither an HMAC secret nor a JWKS URL is configured")
+	}
+	if cfg.HMACSecret != nil && len(cfg.HMACSecret) < MinSecretLen {
+		return nil, fmt.Errorf("jwtauth: HMAC secret is %d bytes, want at least %d", len(cfg.HMACSecret), MinSecretLen)
+	}
+	if cfg.Leeway < 0 || cfg.JWKSRefresh < 0 {
+		return nil, errors.New("jwtauth: negative leeway or JWKS refresh interval")
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	}
+	if cfg.JWKSRefresh == 0 {
+		cfg.JWKSRefresh = DefaultJWKSRefresh
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: fetchTimeout}
+	}
+
+	a := &Authenticator{}
+	var methods []string
+	if cfg.HMACSecret != nil {
+		a.hmacSecret = append([]byte(nil), cfg.HMACSecret...)
+		methods = append(methods, jwt.SigningMethodHS256.Alg())
+	}
+	if cfg.JWKSURL != "" {
+		a.jwks = newKeySet(cfg.JWKSURL, cfg.HTTPClient, cfg.Now)
+		if err := a.jwks.refresh(ctx); err != nil {
+			return nil, fmt.Errorf("jwtauth: initial JWKS fetch: %w", err)
+		}
+		go a.jwks.refreshEvery(ctx, cfg.JWKSRefresh)
+		methods = append(methods, asymmetricAlgs...)
+	}
+
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(cfg.Now),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	a.parser = jwt.NewParser(opts...)
+	return a, nil
+}
+
+// Authenticate verifies token and returns its subject. Any failure is an
+// *imaged.Error with imaged.EUnauthorized.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (string, error) {
+	if token == "" {
+		return "", unauthorized(errors.New("empty token"))
+	}
+	if len(token) > MaxTokenLen {
+		return "", unauthorized(fmt.Errorf("token is %d bytes, limit %d", len(token), MaxTokenLen))
+	}
+	var claims jwt.RegisteredClaims
+	_, err := a.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		return a.verificationKey(ctx, t)
+	})
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return "", &imaged.Error{Code: imaged.EUnauthorized, Message: "Token expired", Err: err}
+		}
+		return "", unauthorized(err)
+	}
+	if claims.Subject == "" {
+		return "", unauthorized(errors.New("token has no subject"))
+	}
+	if len(claims.Subject) > MaxSubjectLen {
+		return "", unauthorized(fmt.Errorf("subject is longer than %d bytes", MaxSubjectLen))
+	}
+	return claims.Subject, nil
+}
+
+// verificationKey returns the key that may verify t: the HMAC secret for
+// HS256 only, a key-set key for the asymmetric algorithms only.
+func (a *Authenticator) verificationKey(ctx context.Context, t *jwt.Token) (any, error) {
+	alg, _ := t.Header["alg"].(string)
+	switch t.Method.(type) {
+	case *jwt.SigningMethodHMAC:
+		if alg != jwt.SigningMethodHS256.Alg() || a.hmacSecret == nil {
+			return nil, errors.New("HMAC algorithm not accepted")
+		}
+		return a.hmacSecret, nil
+	case *jwt.SigningMethodRSA, *jwt.SigningMethodRSAPSS, *jwt.SigningMethodECDSA:
+		if a.jwks == nil {
+			return nil, errors.New("asymmetric algorithm not accepted")
+		}
+		kid, _ := t.Header["kid"].(string)
+		return a.jwks.key(ctx, kid, alg)
+	default:
+		return nil, errors.New("algorithm not accepted")
+	}
+}
+
+func unauthorized(cause error) *imaged.Error {
+	return &imaged.Error{Code: imaged.EUnauthorized, Message: "Missing or invalid bearer token", Err: cause}
+}
