@@ -95,5 +95,6 @@ type JobStore interface {
 	ExtendJob(ctx context.Context, id, worker string, leaseUntil time.Time) error
 	// FinishJob records the outcome (Status, ImageIDs, ErrorCode,
 	// ErrorMessage) of a job worker holds; EConflict if the lease was lost.
+	// With Status JobQueued it hands an interrupted job back to the queue.
 	FinishJob(ctx context.Context, job *Job, worker string) error
 }

@@ -76,6 +76,7 @@ type ImagePage struct {
 type Cursor struct {
 	CreatedAt time.Time `json:"t"`
 	ID        string    `json:"i"`
+	Page      int       `json:"p,omitempty"` // the page number it leads to, for display
 }
 
 // Encode returns the opaque text form given to clients.

@@ -1,0 +1,188 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/imaged/imaged"
+)
+
+// defaultPageSize applies when a filter leaves PageSize unset.
+const defaultPageSize = 20
+
+const imageColumns = `id, owner, original_filename, media_type, size, width, height,
+	sha256, blob_key, source, generation, created_at, updated_at`
+
+// CreateImage inserts img. A taken id or blob key answers EConflict.
+func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
+	if !imaged.ValidID(img.ID) {
+		return fmt.Errorf("sqlite: create image: malformed id %q", img.ID)
+	}
+	if !imaged.ValidBlobKey(img.BlobKey) {
+		return fmt.Errorf("sqlite: create image: malformed blob key %q", img.BlobKey)
+	}
+	var gen sql.NullString
+	if img.Generation != nil {
+		b, err := json.Marshal(img.Generation)
+		if err != nil {
+			return fmt.Errorf("sqlite: create image: %w", err)
+		}
+		gen = sql.NullString{String: string(b), Valid: true}
+	}
+	_, err := db.write.ExecContext(ctx, `INSERT INTO images (id, owner, original_filename, filename_lower,
+		media_type, size, width, height, sha256, blob_key, source, generation, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		img.ID, img.Owner, img.OriginalFilename, strings.ToLower(img.OriginalFilename),
+		img.MediaType, img.Size, img.Width, img.Height, img.SHA256, img.BlobKey, string(img.Source), gen,
+		micros(img.CreatedAt), micros(img.UpdatedAt))
+	if isUniqueViolation(err) {
+		return &imaged.Error{Code: imaged.EConflict, Message: "Image already exists", Err: err}
+	} else if err != nil {
+		return fmt.Errorf("sqlite: create image: %w", err)
+	}
+	return nil
+}
+
+// FindImage returns owner's image id, or NotFound().
+func (db *DB) FindImage(ctx context.Context, owner, id string) (*imaged.Image, error) {
+	if !imaged.ValidID(id) {
+		return nil, imaged.NotFound()
+	}
+	img, err := scanImage(db.findImage.QueryRowContext(ctx, id, owner))
+	return img, wrap("find image", err)
+}
+
+// FindImageByBlobKey returns the image stored under key, or NotFound().
+func (db *DB) FindImageByBlobKey(ctx context.Context, key string) (*imaged.Image, error) {
+	if !imaged.ValidBlobKey(key) {
+		return nil, imaged.NotFound()
+	}
+	img, err := scanImage(db.findImageByBlobKey.QueryRowContext(ctx, key))
+	return img, wrap("find image by blob key", err)
+}
+
+// DeleteImage removes owner's image id and returns it, or NotFound().
+func (db *DB) DeleteImage(ctx context.Context, owner, id string) (*imaged.Image, error) {
+	if !imaged.ValidID(id) {
+		return nil, imaged.NotFound()
+	}
+	img, err := scanImage(db.write.QueryRowContext(ctx,
+		`DELETE FROM images WHERE id = ? AND owner = ? RETURNING `+imageColumns, id, owner))
+	return img, wrap("delete image", err)
+}
+
+// ListImages returns one page of f.Owner's images. The count and the page are
+// read in one transaction, so they agree.
+func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.ImagePage, error) {
+	pageSize := f.PageSize
+	if pageSize <= 0 {
+		pageSize = defaultPageSize
+	}
+	countSQL, pageSQL, countArgs, pageArgs := listQuery(f, pageSize)
+
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list images: %w", err)
+	}
+	defer tx.Rollback()
+
+	page := &imaged.ImagePage{Images: []*imaged.Image{}}
+	if err := tx.QueryRowContext(ctx, countSQL, countArgs...).Scan(&page.TotalItems); err != nil {
+		return nil, fmt.Errorf("sqlite: list images: count: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, pageSQL, pageArgs...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list images: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		img, err := scanImage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list images: %w", err)
+		}
+		page.Images = append(page.Images, img)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list images: %w", err)
+	}
+	// One row more than the page was asked for, to know whether a next
+	// page exists without a second query.
+	if len(page.Images) > pageSize {
+		page.Images = page.Images[:pageSize]
+		last := page.Images[pageSize-1]
+		page.Next = &imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	return page, nil
+}
+
+// listQuery builds the count and the page queries of f. The page query asks
+// for pageSize+1 rows, walks images_owner_created (or
+// images_owner_source_created) in the filter's direction and, with a cursor,
+// starts right after it, so any page costs the same.
+func listQuery(f imaged.ImageFilter, pageSize int) (countSQL, pageSQL string, countArgs, pageArgs []any) {
+	where := []string{"owner = ?"}
+	args := []any{f.Owner}
+	if f.Source != "" {
+		where = append(where, "source = ?")
+		args = append(args, string(f.Source))
+	}
+	if f.Search != "" {
+		where = append(where, `filename_lower LIKE ? ESCAPE '\'`)
+		args = append(args, "%"+escapeLike(strings.ToLower(f.Search))+"%")
+	}
+	countSQL = `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
+	countArgs = args
+
+	op, dir := "<", "DESC"
+	if f.Sort == imaged.SortAsc {
+		op, dir = ">", "ASC"
+	}
+	pageArgs = append([]any(nil), args...)
+	offset := int64(0)
+	if f.Cursor != nil {
+		where = append(where, "(created_at, id) "+op+" (?, ?)")
+		pageArgs = append(pageArgs, micros(f.Cursor.CreatedAt), f.Cursor.ID)
+	} else if f.Page > 1 {
+		offset = int64(f.Page-1) * int64(pageSize)
+	}
+	pageSQL = `SELECT ` + imageColumns + ` FROM images WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY created_at ` + dir + `, id ` + dir + ` LIMIT ? OFFSET ?`
+	pageArgs = append(pageArgs, pageSize+1, offset)
+	return countSQL, pageSQL, countArgs, pageArgs
+}
+
+// escapeLike makes s match itself literally in a LIKE pattern with ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// scanImage reads one row of imageColumns; no row is NotFound().
+func scanImage(row interface{ Scan(...any) error }) (*imaged.Image, error) {
+	var (
+		img                  imaged.Image
+		source               string
+		gen                  sql.NullString
+		createdAt, updatedAt int64
+	)
+	err := row.Scan(&img.ID, &img.Owner, &img.OriginalFilename, &img.MediaType, &img.Size,
+		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &source, &gen, &createdAt, &updatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, imaged.NotFound()
+	} else if err != nil {
+		return nil, err
+	}
+	img.Source = imaged.Source(source)
+	if gen.Valid {
+		img.Generation = new(imaged.Generation)
+		if err := json.Unmarshal([]byte(gen.String), img.Generation); err != nil {
+			return nil, fmt.Errorf("image %s: generation: %w", img.ID, err)
+		}
+	}
+	img.CreatedAt = fromMicros(createdAt)
+	img.UpdatedAt = fromMicros(updatedAt)
+	return &img, nil
+}

@@ -1,0 +1,179 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/imaged/imaged"
+)
+
+const jobColumns = `id, owner, status, provider, request, image_ids, error_code, error_message,
+	attempts, lease_owner, lease_until, created_at, updated_at`
+
+func jobNotFound() *imaged.Error {
+	return imaged.Errorf(imaged.EJobNotFound, "Generation job not found")
+}
+
+func leaseLost() *imaged.Error {
+	return imaged.Errorf(imaged.EConflict, "Generation job lease was lost")
+}
+
+// CreateJob inserts job. A taken id answers EConflict.
+func (db *DB) CreateJob(ctx context.Context, job *imaged.Job) error {
+	if !imaged.ValidID(job.ID) {
+		return fmt.Errorf("sqlite: create job: malformed id %q", job.ID)
+	}
+	ids, err := imageIDs(job.ImageIDs)
+	if err != nil {
+		return wrap("create job", err)
+	}
+	request := []byte(job.Request)
+	if request == nil {
+		request = []byte{}
+	}
+	_, err = db.write.ExecContext(ctx, `INSERT INTO jobs (id, owner, status, provider, request, image_ids,
+		error_code, error_message, attempts, lease_owner, lease_until, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		job.ID, job.Owner, string(job.Status), job.Provider, request, ids,
+		string(job.ErrorCode), job.ErrorMessage, job.Attempts, job.LeaseOwner, nullMicros(job.LeaseUntil),
+		micros(job.CreatedAt), micros(job.UpdatedAt))
+	if isUniqueViolation(err) {
+		return &imaged.Error{Code: imaged.EConflict, Message: "Generation job already exists", Err: err}
+	}
+	return wrap("create job", err)
+}
+
+// FindJob returns owner's job id, or EJobNotFound.
+func (db *DB) FindJob(ctx context.Context, owner, id string) (*imaged.Job, error) {
+	if !imaged.ValidID(id) {
+		return nil, jobNotFound()
+	}
+	job, err := scanJob(db.read.QueryRowContext(ctx, findJobSQL, id, owner))
+	return job, wrap("find job", err)
+}
+
+// claimJobSQL picks the job ClaimJob takes: two index walks, one per kind of
+// claimable job, instead of one OR that would scan the table of finished jobs.
+const claimJobSQL = `SELECT id, created_at FROM (
+		SELECT id, created_at FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1)
+	UNION ALL
+	SELECT id, created_at FROM (
+		SELECT id, created_at FROM jobs WHERE status = 'running' AND lease_until <= ? ORDER BY created_at, id LIMIT 1)
+	ORDER BY created_at, id LIMIT 1`
+
+const findJobSQL = `SELECT ` + jobColumns + ` FROM jobs WHERE id = ? AND owner = ?`
+
+// ClaimJob leases to worker the oldest (by CreatedAt, then ID) job that is
+// queued, or running with a lease passed at now.
+func (db *DB) ClaimJob(ctx context.Context, worker string, now, leaseUntil time.Time) (*imaged.Job, error) {
+	var job *imaged.Job
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var (
+			id      string
+			created int64
+		)
+		err := tx.QueryRowContext(ctx, claimJobSQL, micros(now)).Scan(&id, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		job, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET status = 'running', lease_owner = ?,
+			lease_until = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING `+jobColumns,
+			worker, micros(leaseUntil), micros(now), id))
+		return err
+	})
+	if err != nil {
+		return nil, wrap("claim job", err)
+	}
+	return job, nil
+}
+
+// ExtendJob moves the lease of job id that worker holds.
+func (db *DB) ExtendJob(ctx context.Context, id, worker string, leaseUntil time.Time) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE jobs SET lease_until = ?
+		WHERE id = ? AND lease_owner = ? AND status = 'running'`, micros(leaseUntil), id, worker)
+	return wrap("extend job", held(res, err))
+}
+
+// FinishJob records the outcome of a job that worker holds, or with Status
+// JobQueued hands it back to the queue. The job's UpdatedAt is stored as
+// given, or as now when zero.
+func (db *DB) FinishJob(ctx context.Context, job *imaged.Job, worker string) error {
+	ids, err := imageIDs(job.ImageIDs)
+	if err != nil {
+		return wrap("finish job", err)
+	}
+	updated := job.UpdatedAt
+	if updated.IsZero() {
+		updated = time.Now()
+	}
+	// A job handed back to the queue keeps no lease.
+	res, err := db.write.ExecContext(ctx, `UPDATE jobs SET status = ?1, image_ids = ?2, error_code = ?3,
+		error_message = ?4, updated_at = ?5,
+		lease_owner = CASE WHEN ?1 = 'queued' THEN '' ELSE lease_owner END,
+		lease_until = CASE WHEN ?1 = 'queued' THEN NULL ELSE lease_until END
+		WHERE id = ?6 AND lease_owner = ?7 AND status = 'running'`,
+		string(job.Status), ids, string(job.ErrorCode), job.ErrorMessage, micros(updated), job.ID, worker)
+	return wrap("finish job", held(res, err))
+}
+
+// held turns an update of a leased job that changed nothing into EConflict.
+func held(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	} else if n == 0 {
+		return leaseLost()
+	}
+	return nil
+}
+
+// imageIDs is the stored form of Job.ImageIDs: a JSON array, NULL for none.
+func imageIDs(ids []string) (sql.NullString, error) {
+	if ids == nil {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(ids)
+	return sql.NullString{String: string(b), Valid: true}, err
+}
+
+// scanJob reads one row of jobColumns; no row is EJobNotFound.
+func scanJob(row interface{ Scan(...any) error }) (*imaged.Job, error) {
+	var (
+		job                  imaged.Job
+		status, errorCode    string
+		request              []byte
+		ids                  sql.NullString
+		leaseUntil           sql.NullInt64
+		createdAt, updatedAt int64
+	)
+	err := row.Scan(&job.ID, &job.Owner, &status, &job.Provider, &request, &ids, &errorCode,
+		&job.ErrorMessage, &job.Attempts, &job.LeaseOwner, &leaseUntil, &createdAt, &updatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, jobNotFound()
+	} else if err != nil {
+		return nil, err
+	}
+	job.Status = imaged.JobStatus(status)
+	job.ErrorCode = imaged.ErrorCode(errorCode)
+	if len(request) > 0 {
+		job.Request = request
+	}
+	if ids.Valid {
+		if err := json.Unmarshal([]byte(ids.String), &job.ImageIDs); err != nil {
+			return nil, fmt.Errorf("job %s: image ids: %w", job.ID, err)
+		}
+	}
+	job.LeaseUntil = fromNullMicros(leaseUntil)
+	job.CreatedAt = fromMicros(createdAt)
+	job.UpdatedAt = fromMicros(updatedAt)
+	return &job, nil
+}

@@ -1,0 +1,126 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/imaged/imaged"
+)
+
+// quotaWindow is the rolling window of QuotaLimits.ImagesPerDay.
+const quotaWindow = 24 * time.Hour
+
+const (
+	// runningQuotaSQL counts owner's running reservations at now.
+	runningQuotaSQL = `SELECT count(*), min(lease_until) FROM quota_reservations
+		WHERE owner = ? AND charged IS NULL AND lease_until > ?`
+	// dailyQuotaSQL lists the weight of owner's reservations in the window.
+	dailyQuotaSQL = `SELECT created_at, coalesce(charged, images) FROM quota_reservations
+		WHERE owner = ? AND created_at > ? ORDER BY created_at`
+)
+
+// ReserveQuota checks owner's limits at now and records a running reservation
+// of n images until leaseUntil, in one immediate transaction.
+//
+// Within the window a reservation weighs the images FinishQuota charged it,
+// or n while it is not finished (whether or not its lease passed: a crashed
+// generation may well have stored its images). A reservation exactly
+// quotaWindow old no longer counts.
+func (db *DB) ReserveQuota(ctx context.Context, owner string, n int, limits imaged.QuotaLimits, now, leaseUntil time.Time) (string, error) {
+	if n < 0 {
+		return "", fmt.Errorf("sqlite: reserve quota: negative image count %d", n)
+	}
+	id := imaged.NewID()
+	windowStart := micros(now.Add(-quotaWindow))
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		// What can no longer count, neither as running nor in the window.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM quota_reservations
+			WHERE owner = ? AND created_at <= ? AND (charged IS NOT NULL OR lease_until <= ?)`,
+			owner, windowStart, micros(now)); err != nil {
+			return err
+		}
+		if limits.Concurrent > 0 {
+			var (
+				running  int
+				earliest sql.NullInt64
+			)
+			if err := tx.QueryRowContext(ctx, runningQuotaSQL, owner, micros(now)).
+				Scan(&running, &earliest); err != nil {
+				return err
+			}
+			if running >= limits.Concurrent {
+				return quotaExceeded(fmt.Sprintf("at most %d generations may run at once", limits.Concurrent),
+					fromMicros(earliest.Int64).Sub(now))
+			}
+		}
+		if limits.ImagesPerDay > 0 {
+			if err := checkDaily(ctx, tx, owner, n, limits.ImagesPerDay, now); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO quota_reservations (id, owner, images, charged, created_at, lease_until)
+			VALUES (?, ?, ?, NULL, ?, ?)`, id, owner, n, micros(now), micros(leaseUntil))
+		return err
+	})
+	if err != nil {
+		return "", wrap("reserve quota", err)
+	}
+	return id, nil
+}
+
+// checkDaily refuses n more images if they would take owner over limit in the
+// window ending at now. The RetryAfter is when enough of the oldest
+// reservations leave the window for n to fit.
+func checkDaily(ctx context.Context, tx *sql.Tx, owner string, n, limit int, now time.Time) error {
+	type weight struct {
+		at     int64
+		images int
+	}
+	rows, err := tx.QueryContext(ctx, dailyQuotaSQL, owner, micros(now.Add(-quotaWindow)))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		used int
+		ws   []weight
+	)
+	for rows.Next() {
+		var w weight
+		if err := rows.Scan(&w.at, &w.images); err != nil {
+			return err
+		}
+		used += w.images
+		ws = append(ws, w)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if used+n <= limit {
+		return nil
+	}
+	retry := quotaWindow // n alone exceeds the limit
+	for _, w := range ws {
+		used -= w.images
+		if used+n <= limit {
+			retry = fromMicros(w.at).Add(quotaWindow).Sub(now)
+			break
+		}
+	}
+	return quotaExceeded(fmt.Sprintf("at most %d images may be generated per 24 hours", limit), retry)
+}
+
+func quotaExceeded(msg string, retry time.Duration) *imaged.Error {
+	retry = min(max(retry, time.Second), quotaWindow)
+	return &imaged.Error{Code: imaged.EQuotaExceeded, Message: "Image generation quota exceeded: " + msg, RetryAfter: retry}
+}
+
+// FinishQuota charges a running reservation `images` images and ends it.
+// Finishing an unknown or already finished reservation does nothing.
+func (db *DB) FinishQuota(ctx context.Context, reservation string, images int) error {
+	_, err := db.write.ExecContext(ctx, `UPDATE quota_reservations SET charged = ? WHERE id = ? AND charged IS NULL`,
+		max(images, 0), reservation)
+	return wrap("finish quota", err)
+}
