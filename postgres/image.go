@@ -1,0 +1,190 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/imaged/imaged"
+	"github.com/jackc/pgx/v5"
+)
+
+// defaultPageSize applies when a filter leaves PageSize unset.
+const defaultPageSize = 20
+
+const imageColumns = `id, owner, original_filename, media_type, size, width, height,
+	sha256, blob_key, source, generation, created_at, updated_at`
+
+// CreateImage inserts img. A taken id or blob key answers EConflict.
+func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
+	if !imaged.ValidID(img.ID) {
+		return fmt.Errorf("postgres: create image: malformed id %q", img.ID)
+	}
+	var gen []byte
+	if img.Generation != nil {
+		var err error
+		if gen, err = json.Marshal(img.Generation); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	_, err := db.pool.Exec(ctx, `INSERT INTO images (`+imageColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		img.ID, img.Owner, img.OriginalFilename, img.MediaType, img.Size, img.Width, img.Height,
+		img.SHA256, img.BlobKey, string(img.Source), gen, img.CreatedAt, img.UpdatedAt)
+	return wrapConflict(err, "Image already exists")
+}
+
+// FindImage returns owner's image id; NotFound for anything else.
+func (db *DB) FindImage(ctx context.Context, owner, id string) (*imaged.Image, error) {
+	if !imaged.ValidID(id) {
+		return nil, imaged.NotFound()
+	}
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	return db.oneImage(ctx, `SELECT `+imageColumns+` FROM images WHERE id = $1 AND owner = $2`, id, owner)
+}
+
+// FindImageByBlobKey returns the image whose bytes are stored under key.
+func (db *DB) FindImageByBlobKey(ctx context.Context, key string) (*imaged.Image, error) {
+	if !imaged.ValidBlobKey(key) {
+		return nil, imaged.NotFound()
+	}
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	return db.oneImage(ctx, `SELECT `+imageColumns+` FROM images WHERE blob_key = $1`, key)
+}
+
+// DeleteImage removes owner's image id and returns what was removed.
+func (db *DB) DeleteImage(ctx context.Context, owner, id string) (*imaged.Image, error) {
+	if !imaged.ValidID(id) {
+		return nil, imaged.NotFound()
+	}
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	return db.oneImage(ctx, `DELETE FROM images WHERE id = $1 AND owner = $2 RETURNING `+imageColumns, id, owner)
+}
+
+func (db *DB) oneImage(ctx context.Context, sql string, args ...any) (*imaged.Image, error) {
+	img, err := scanImage(db.pool.QueryRow(ctx, sql, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, imaged.NotFound()
+	}
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return img, nil
+}
+
+// ListImages returns one page of f.Owner's images and the count of all that
+// match, read from one snapshot. The page is positioned by f.Cursor (keyset: constant cost at any
+// depth) or else by f.Page; it holds f.PageSize images at most.
+func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.ImagePage, error) {
+	if f.PageSize <= 0 {
+		f.PageSize = defaultPageSize
+	}
+
+	where := []string{"owner = $1"}
+	args := []any{f.Owner}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.Search != "" {
+		where = append(where, `original_filename ILIKE `+arg("%"+escapeLike(f.Search)+"%")+` ESCAPE '\'`)
+	}
+	if f.Source != "" {
+		where = append(where, "source = "+arg(string(f.Source)))
+	}
+	countSQL := `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
+	countArgs := append([]any(nil), args...)
+
+	cmp, dir := "<", "DESC"
+	if f.Sort == imaged.SortAsc {
+		cmp, dir = ">", "ASC"
+	}
+	offset := 0
+	if f.Cursor != nil {
+		where = append(where, fmt.Sprintf("(created_at, id) %s (%s, %s)",
+			cmp, arg(f.Cursor.CreatedAt), arg(f.Cursor.ID)))
+	} else if f.Page > 1 {
+		offset = (f.Page - 1) * f.PageSize
+	}
+	// One more than a page tells whether another page follows.
+	listSQL := fmt.Sprintf(`SELECT %s FROM images WHERE %s ORDER BY created_at %s, id %s LIMIT %d OFFSET %d`,
+		imageColumns, strings.Join(where, " AND "), dir, dir, f.PageSize+1, offset)
+
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	// The count and the page read one snapshot, so they agree, in one
+	// round trip.
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
+	b.Queue(countSQL, countArgs...)
+	b.Queue(listSQL, args...)
+	b.Queue(`COMMIT`)
+	res := db.pool.SendBatch(ctx, b)
+	defer res.Close()
+
+	out := &imaged.ImagePage{Images: []*imaged.Image{}}
+	if _, err := res.Exec(); err != nil {
+		return nil, wrap(err)
+	}
+	if err := res.QueryRow().Scan(&out.TotalItems); err != nil {
+		return nil, wrap(err)
+	}
+	rows, err := res.Query()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	imgs, err := pgx.CollectRows(rows, scanImageRow)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if len(imgs) > f.PageSize {
+		imgs = imgs[:f.PageSize]
+		last := imgs[len(imgs)-1]
+		out.Next = &imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	out.Images = imgs
+	if _, err := res.Exec(); err != nil {
+		return nil, wrap(err)
+	}
+	if err := res.Close(); err != nil {
+		return nil, wrap(err)
+	}
+	return out, nil
+}
+
+// escapeLike makes s match itself literally in a LIKE pattern with ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func scanImageRow(row pgx.CollectableRow) (*imaged.Image, error) { return scanImage(row) }
+
+func scanImage(row pgx.Row) (*imaged.Image, error) {
+	var (
+		img    imaged.Image
+		source string
+		gen    []byte
+	)
+	err := row.Scan(&img.ID, &img.Owner, &img.OriginalFilename, &img.MediaType, &img.Size,
+		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &source, &gen, &img.CreatedAt, &img.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	img.Source = imaged.Source(source)
+	if gen != nil {
+		img.Generation = new(imaged.Generation)
+		if err := json.Unmarshal(gen, img.Generation); err != nil {
+			return nil, fmt.Errorf("image %s: generation: %w", img.ID, err)
+		}
+	}
+	img.CreatedAt = utc(img.CreatedAt)
+	img.UpdatedAt = utc(img.UpdatedAt)
+	return &img, nil
+}
