@@ -1,0 +1,268 @@
+// Package images is the service at the heart of imaged: it checks and stores
+// image bytes and their metadata together, and answers the lookups, listings
+// and deletions of the API. It depends only on the domain interfaces, so the
+// same code runs on SQLite and a local directory or on PostgreSQL and S3.
+package images
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/imaged/imaged"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxFileSize = 20 << 20 // 20 MiB
+	// DefaultMaxGeneratedSize bounds what a provider may return: providers'
+	// PNGs can exceed an operator's upload limit, which is about clients.
+	DefaultMaxGeneratedSize = 64 << 20
+	DefaultMaxPixels        = 50_000_000 // about 7070x7070
+	MaxPageSize             = 100
+	DefaultPageSize         = 20
+	maxFilenameRunes        = 255
+)
+
+// Config bounds what the service accepts.
+type Config struct {
+	MaxFileSize  int64            // bytes per uploaded image; DefaultMaxFileSize if 0
+	MaxGenerated int64            // bytes per generated image; the larger of MaxFileSize and DefaultMaxGeneratedSize if 0
+	MaxPixels    int64            // width*height per image; DefaultMaxPixels if 0
+	Now          func() time.Time // time.Now if nil
+	Logger       *slog.Logger
+}
+
+// Service stores and serves images.
+type Service struct {
+	images imaged.ImageStore
+	blobs  imaged.BlobStore
+	cfg    Config
+	log    *slog.Logger
+}
+
+// New returns a Service over the given stores.
+func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service {
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = DefaultMaxFileSize
+	}
+	if cfg.MaxGenerated <= 0 {
+		cfg.MaxGenerated = max(cfg.MaxFileSize, DefaultMaxGeneratedSize)
+	}
+	if cfg.MaxPixels <= 0 {
+		cfg.MaxPixels = DefaultMaxPixels
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger}
+}
+
+// MaxFileSize is the configured per-image limit in bytes.
+func (s *Service) MaxFileSize() int64 { return s.cfg.MaxFileSize }
+
+// NewImage describes bytes about to be stored.
+type NewImage struct {
+	Owner      string
+	Filename   string // as the client sent it; "" for a generated name
+	Source     imaged.Source
+	Generation *imaged.Generation
+}
+
+// Store checks the bytes r yields like any upload (sniffed type, size and
+// pixel limits), streams them to the blob store while hashing them, and only
+// then commits the metadata. Memory use does not grow with the file size.
+// On any failure nothing is left behind: no metadata, and no blob.
+func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.Image, error) {
+	if n.Owner == "" {
+		return nil, imaged.Errorf(imaged.EUnauthorized, "Missing or invalid bearer token")
+	}
+	limit := s.cfg.MaxFileSize
+	if n.Source == imaged.SourceGeneration {
+		limit = s.cfg.MaxGenerated
+	}
+	limited := &limitReader{r: r, left: limit, max: limit}
+	info, head, err := Inspect(limited, s.cfg.MaxPixels)
+	if err != nil {
+		return nil, err
+	}
+
+	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+	img := &imaged.Image{
+		ID:         imaged.NewID(),
+		Owner:      n.Owner,
+		MediaType:  info.MediaType,
+		Width:      info.Width,
+		Height:     info.Height,
+		BlobKey:    imaged.NewBlobKey(info.Ext),
+		Source:     n.Source,
+		Generation: n.Generation,
+		CreatedAt:  now,
+		UpdatedAt:  now,
+	}
+	img.OriginalFilename = cleanFilename(n.Filename)
+	if img.OriginalFilename == "" {
+		img.OriginalFilename = string(n.Source) + "-" + img.ID + "." + info.Ext
+	}
+
+	h := sha256.New()
+	tail := &tailWriter{}
+	body := io.TeeReader(io.MultiReader(bytes.NewReader(head), limited), io.MultiWriter(h, tail))
+	size, err := s.blobs.Put(ctx, img.BlobKey, body)
+	if err != nil {
+		var e *imaged.Error
+		if errors.As(err, &e) {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("store blob: %w", err)
+	}
+	img.Size = size
+	img.SHA256 = hex.EncodeToString(h.Sum(nil))
+	if !info.complete(head, tail.bytes(), size) {
+		s.removeBlob(ctx, img.BlobKey)
+		return nil, imaged.Errorf(imaged.EUnsupportedMedia, "The image is truncated or corrupt")
+	}
+
+	if err := s.images.CreateImage(ctx, img); err != nil {
+		s.removeBlob(ctx, img.BlobKey)
+		return nil, err
+	}
+	return img, nil
+}
+
+// removeBlob deletes bytes that no record references, with a fresh context
+// since ctx may be what failed. A failure leaves garbage for CollectGarbage.
+func (s *Service) removeBlob(ctx context.Context, key string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.blobs.Delete(dctx, key); err != nil {
+		s.log.ErrorContext(ctx, "unreferenced blob left behind", "key", key, "err", err)
+	}
+}
+
+// Get returns the caller's image, or NotFound for anything else.
+func (s *Service) Get(ctx context.Context, owner, id string) (*imaged.Image, error) {
+	if !imaged.ValidID(id) {
+		return nil, imaged.NotFound()
+	}
+	return s.images.FindImage(ctx, owner, id)
+}
+
+// List returns one page of the caller's images, with defaults and bounds
+// applied to the filter.
+func (s *Service) List(ctx context.Context, f imaged.ImageFilter) (*imaged.ImagePage, error) {
+	if f.PageSize == 0 {
+		f.PageSize = DefaultPageSize
+	}
+	if f.PageSize < 1 || f.PageSize > MaxPageSize {
+		return nil, imaged.Errorf(imaged.EValidation, "pageSize must be between 1 and %d", MaxPageSize)
+	}
+	if f.Page == 0 {
+		f.Page = 1
+	}
+	if f.Page < 1 {
+		return nil, imaged.Errorf(imaged.EValidation, "page must be 1 or more")
+	}
+	if f.Sort == "" {
+		f.Sort = imaged.SortDesc
+	}
+	if len(f.Search) > 255 {
+		return nil, imaged.Errorf(imaged.EValidation, "search must be at most 255 bytes")
+	}
+	return s.images.ListImages(ctx, f)
+}
+
+// Delete removes the caller's image: first its metadata, so that the id and
+// the URL stop answering at once, then its bytes. A failure to remove the
+// bytes is logged and leaves an unreferenced blob, never a dangling record.
+func (s *Service) Delete(ctx context.Context, owner, id string) error {
+	if !imaged.ValidID(id) {
+		return imaged.NotFound()
+	}
+	img, err := s.images.DeleteImage(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.blobs.Delete(dctx, img.BlobKey); err != nil {
+		s.log.ErrorContext(ctx, "blob not deleted; it is unreferenced", "key", img.BlobKey, "err", err)
+	}
+	return nil
+}
+
+// OpenBlob opens the bytes behind a public URL key. Only keys of images that
+// exist answer, so a deleted image stops serving at once.
+func (s *Service) OpenBlob(ctx context.Context, key string) (*imaged.Image, imaged.Blob, error) {
+	if !imaged.ValidBlobKey(key) {
+		return nil, nil, imaged.NotFound()
+	}
+	img, err := s.images.FindImageByBlobKey(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := s.blobs.Open(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return img, b, nil
+}
+
+// cleanFilename keeps the client's name for display, minus what could harm
+// a display (control characters, invalid UTF-8) and past 255 characters.
+// Storage never uses it.
+func cleanFilename(name string) string {
+	name = strings.ToValidUTF8(name, "\uFFFD")
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > maxFilenameRunes {
+		name = string([]rune(name)[:maxFilenameRunes])
+	}
+	return name
+}
+
+// limitReader fails with ETooLarge as soon as more than max bytes arrive,
+// so an oversized upload is refused without reading the rest.
+type limitReader struct {
+	r         io.Reader
+	left, max int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, tooLarge(l.max)
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return 0, tooLarge(l.max)
+	}
+	return n, err
+}
+
+func tooLarge(max int64) *imaged.Error {
+	return imaged.Errorf(imaged.ETooLarge, "The file exceeds the limit of %d bytes", max)
+}
