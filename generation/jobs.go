@@ -1,0 +1,241 @@
+package generation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/imaged/imaged"
+)
+
+// jobPayload is what a job carries for whoever runs it.
+type jobPayload struct {
+	Request     Request `json:"request"`
+	Reservation string  `json:"reservation"`
+}
+
+// JobView is a job with its images, as the API shows it.
+type JobView struct {
+	*imaged.Job
+	Request Request
+	Images  []*imaged.Image
+}
+
+// Submit validates r, reserves its quota (so a client over quota hears 429
+// now, not later) and queues a job that a worker on any replica will run.
+func (s *Service) Submit(ctx context.Context, owner string, r Request) (*JobView, error) {
+	res, err := s.resolve(r)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	// The reservation's lease covers a queue wait and a run.
+	reservation, err := s.quota.ReserveQuota(ctx, owner, res.req.N, s.cfg.Quota, now, now.Add(2*s.cfg.Timeout+time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	payload, _ := json.Marshal(jobPayload{Request: res.original, Reservation: reservation})
+	ts := now.UTC().Truncate(time.Microsecond)
+	job := &imaged.Job{
+		ID:        imaged.NewID(),
+		Owner:     owner,
+		Status:    imaged.JobQueued,
+		Provider:  res.provider.Name(),
+		Request:   payload,
+		CreatedAt: ts,
+		UpdatedAt: ts,
+	}
+	if err := s.jobs.CreateJob(ctx, job); err != nil {
+		s.finishQuota(ctx, reservation, 0)
+		return nil, err
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return &JobView{Job: job, Request: res.original}, nil
+}
+
+// Job returns the caller's job with its images once it succeeded.
+func (s *Service) Job(ctx context.Context, owner, id string) (*JobView, error) {
+	if !imaged.ValidID(id) {
+		return nil, imaged.Errorf(imaged.EJobNotFound, "Generation job not found")
+	}
+	job, err := s.jobs.FindJob(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	v := &JobView{Job: job}
+	var p jobPayload
+	if json.Unmarshal(job.Request, &p) == nil {
+		v.Request = p.Request
+	}
+	for _, imgID := range job.ImageIDs {
+		img, err := s.images.Get(ctx, owner, imgID)
+		if imaged.ErrCode(err) == imaged.ENotFound {
+			continue // deleted since
+		} else if err != nil {
+			return nil, err
+		}
+		v.Images = append(v.Images, img)
+	}
+	return v, nil
+}
+
+// Workers run queued jobs until stopped.
+type Workers struct {
+	stopClaiming context.CancelFunc
+	cancelRuns   context.CancelFunc
+	wg           sync.WaitGroup
+}
+
+// Stop stops claiming new jobs and lets running ones finish for up to grace;
+// then it cancels them, and each cancelled job is handed back to the queue
+// for a worker on any replica to run again.
+func (w *Workers) Stop(grace time.Duration) {
+	if w == nil {
+		return
+	}
+	w.stopClaiming()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		w.cancelRuns()
+		<-done
+	}
+	w.cancelRuns()
+}
+
+// StartWorkers starts cfg.Workers workers that claim and run jobs until ctx
+// ends or Stop is called; a job already running outlives ctx (see Stop).
+func (s *Service) StartWorkers(ctx context.Context) *Workers {
+	claimCtx, stopClaiming := context.WithCancel(ctx)
+	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
+	w := &Workers{stopClaiming: stopClaiming, cancelRuns: cancelRuns}
+	for i := 0; i < s.cfg.Workers; i++ {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			s.work(claimCtx, runCtx)
+		}()
+	}
+	return w
+}
+
+func (s *Service) work(claimCtx, runCtx context.Context) {
+	for claimCtx.Err() == nil {
+		ran, err := s.RunOne(runCtx)
+		if err != nil && runCtx.Err() == nil {
+			s.log.ErrorContext(runCtx, "job worker", "err", err)
+		}
+		if ran {
+			continue
+		}
+		t := time.NewTimer(s.cfg.PollInterval)
+		select {
+		case <-claimCtx.Done():
+		case <-s.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// lease is how long a claimed job stays ours without renewal.
+func (s *Service) lease() time.Duration { return s.cfg.Timeout + 30*time.Second }
+
+// RunOne claims one job and runs it; ran is false when none was waiting.
+func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
+	now := s.cfg.Now()
+	job, err := s.jobs.ClaimJob(ctx, s.cfg.WorkerID, now, now.Add(s.lease()))
+	if err != nil || job == nil {
+		return false, err
+	}
+	log := s.log.With("job", job.ID, "attempt", job.Attempts)
+	var p jobPayload
+	if err := json.Unmarshal(job.Request, &p); err != nil {
+		job.Status, job.ErrorCode, job.ErrorMessage = imaged.JobFailed, imaged.EGeneration, "The job is corrupt"
+		return true, s.jobs.FinishJob(ctx, job, s.cfg.WorkerID)
+	}
+	if job.Attempts > s.cfg.MaxJobAttempts {
+		job.Status, job.ErrorCode, job.ErrorMessage = imaged.JobFailed, imaged.EGeneration, "The generation was interrupted too many times"
+		s.finishQuota(ctx, p.Reservation, 0)
+		return true, s.jobs.FinishJob(ctx, job, s.cfg.WorkerID)
+	}
+
+	// Keep the lease while running.
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		t := time.NewTicker(s.lease() / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-t.C:
+				if err := s.jobs.ExtendJob(rctx, job.ID, s.cfg.WorkerID, s.cfg.Now().Add(s.lease())); err != nil && rctx.Err() == nil {
+					log.WarnContext(rctx, "job lease lost", "err", err)
+					stop()
+					return
+				}
+			}
+		}
+	}()
+
+	var imgs []*imaged.Image
+	res, err := s.resolve(p.Request)
+	if err == nil {
+		imgs, err = s.run(rctx, job.Owner, res)
+	}
+	if ctx.Err() != nil {
+		// Cancelled (shutdown past its grace): undo and hand the job back.
+		s.discard(ctx, job.Owner, imgs)
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		job.Status, job.ImageIDs = imaged.JobQueued, nil
+		if err := s.jobs.FinishJob(hctx, job, s.cfg.WorkerID); err != nil {
+			log.WarnContext(hctx, "job not handed back; it runs again when its lease passes", "err", err)
+		}
+		return true, ctx.Err()
+	}
+	if err != nil {
+		job.Status = imaged.JobFailed
+		job.ErrorCode = imaged.ErrCode(classifyUpstream(err))
+		job.ErrorMessage = imaged.ErrMessage(classifyUpstream(err))
+		log.WarnContext(ctx, "job failed", "err", err)
+	} else {
+		job.Status = imaged.JobSucceeded
+		for _, img := range imgs {
+			job.ImageIDs = append(job.ImageIDs, img.ID)
+		}
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if ferr := s.jobs.FinishJob(fctx, job, s.cfg.WorkerID); ferr != nil {
+		// Someone else holds the job now; our images would be duplicates.
+		s.discard(ctx, job.Owner, imgs)
+		return true, ferr
+	}
+	s.finishQuota(ctx, p.Reservation, len(imgs))
+	return true, nil
+}
+
+// classifyUpstream turns provider failures into the application errors a
+// job records.
+func classifyUpstream(err error) error {
+	var up *imaged.UpstreamError
+	if errors.As(err, &up) && !errors.As(err, new(*imaged.Error)) {
+		if up.Timeout {
+			return &imaged.Error{Code: imaged.EGenerationTimeout, Message: "The image provider did not answer in time", Err: err}
+		}
+		return &imaged.Error{Code: imaged.EGeneration, Message: "The image provider failed to generate the image", Err: err}
+	}
+	return err
+}

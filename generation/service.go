@@ -1,0 +1,243 @@
+// Package generation turns prompts into stored images: it validates a request
+// against the enabled providers and their models, enforces the per-owner
+// quotas kept in the database, calls the provider with bounded retries, and
+// stores every image it returns through the images service, which checks it
+// like an upload. Asynchronous requests become persisted jobs that workers on
+// any replica claim and run.
+package generation
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/images"
+)
+
+// Config tunes the service; zero values take the defaults noted.
+type Config struct {
+	Providers       []imaged.Generator
+	DefaultProvider string             // "builtin" if empty
+	Quota           imaged.QuotaLimits // 0 means unlimited
+	Timeout         time.Duration      // one generation, retries included; 2 minutes
+	MaxAttempts     int                // calls to the provider per generation; 3
+	Backoff         time.Duration      // first retry delay, doubled each time; 500ms
+	Workers         int                // async jobs run at once by this process; 2
+	WorkerID        string             // unique per process; random if empty
+	PollInterval    time.Duration      // how often idle workers look for jobs; 1s
+	MaxJobAttempts  int                // runs of one job before it fails; 3
+	Now             func() time.Time
+	Logger          *slog.Logger
+}
+
+// Service generates images.
+type Service struct {
+	images          *images.Service
+	quota           imaged.QuotaStore
+	jobs            imaged.JobStore
+	providers       map[string]imaged.Generator
+	order           []string
+	defaultProvider string
+	cfg             Config
+	log             *slog.Logger
+	wake            chan struct{}
+}
+
+// New returns a Service. The default provider must be among cfg.Providers.
+func New(imgs *images.Service, quota imaged.QuotaStore, jobs imaged.JobStore, cfg Config) (*Service, error) {
+	if cfg.DefaultProvider == "" {
+		cfg.DefaultProvider = "builtin"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = 500 * time.Millisecond
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.WorkerID == "" {
+		cfg.WorkerID = "worker-" + imaged.NewBlobKey("")[:12]
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.MaxJobAttempts <= 0 {
+		cfg.MaxJobAttempts = 3
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{
+		images:          imgs,
+		quota:           quota,
+		jobs:            jobs,
+		providers:       map[string]imaged.Generator{},
+		defaultProvider: cfg.DefaultProvider,
+		cfg:             cfg,
+		log:             cfg.Logger,
+		wake:            make(chan struct{}, 1),
+	}
+	for _, p := range cfg.Providers {
+		if _, dup := s.providers[p.Name()]; dup {
+			return nil, errors.New("provider " + p.Name() + " configured twice")
+		}
+		s.providers[p.Name()] = p
+		s.order = append(s.order, p.Name())
+	}
+	if _, ok := s.providers[cfg.DefaultProvider]; !ok {
+		return nil, errors.New("default provider " + cfg.DefaultProvider + " is not enabled")
+	}
+	return s, nil
+}
+
+// Timeout is the bound on one generation.
+func (s *Service) Timeout() time.Duration { return s.cfg.Timeout }
+
+// ProviderInfo describes an enabled provider for the models listing.
+type ProviderInfo struct {
+	Name    string         `json:"provider"`
+	Default bool           `json:"default"`
+	Models  []imaged.Model `json:"models"`
+}
+
+// Providers lists the enabled providers and their models, the default first.
+func (s *Service) Providers() []ProviderInfo {
+	out := []ProviderInfo{{Name: s.defaultProvider, Default: true, Models: s.providers[s.defaultProvider].Models()}}
+	for _, n := range s.order {
+		if n != s.defaultProvider {
+			out = append(out, ProviderInfo{Name: n, Models: s.providers[n].Models()})
+		}
+	}
+	return out
+}
+
+// Validate checks a request without running it.
+func (s *Service) Validate(r Request) error {
+	_, err := s.resolve(r)
+	return err
+}
+
+// Generate runs a request now and returns the stored images. Quota is
+// reserved first (429 when over) and charged only for images stored.
+func (s *Service) Generate(ctx context.Context, owner string, r Request) ([]*imaged.Image, error) {
+	res, err := s.resolve(r)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	reservation, err := s.quota.ReserveQuota(ctx, owner, res.req.N, s.cfg.Quota, now, now.Add(s.cfg.Timeout+time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := s.run(ctx, owner, res)
+	s.finishQuota(ctx, reservation, len(imgs))
+	return imgs, err
+}
+
+func (s *Service) finishQuota(ctx context.Context, reservation string, n int) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.quota.FinishQuota(fctx, reservation, n); err != nil {
+		s.log.ErrorContext(ctx, "quota reservation not finished", "reservation", reservation, "err", err)
+	}
+}
+
+// run calls the provider (bounded by the timeout, with retries) and stores
+// what it returns; on any failure, the images already stored are removed.
+func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imaged.Image, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	made, err := s.callProvider(ctx, res)
+	if err != nil {
+		return nil, err
+	}
+	if len(made) == 0 {
+		return nil, imaged.Errorf(imaged.EGeneration, "The provider returned no image")
+	}
+	var stored []*imaged.Image
+	for _, g := range made {
+		gen := &imaged.Generation{
+			Prompt:         res.original.Prompt,
+			NegativePrompt: res.original.NegativePrompt,
+			Provider:       res.provider.Name(),
+			Model:          res.model.ID,
+			AspectRatio:    res.req.AspectRatio,
+			Seed:           g.Seed,
+			RevisedPrompt:  g.RevisedPrompt,
+		}
+		img, err := s.images.Store(ctx, images.NewImage{Owner: owner, Source: imaged.SourceGeneration, Generation: gen}, bytes.NewReader(g.Data))
+		if err != nil {
+			s.discard(ctx, owner, stored)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, &imaged.Error{Code: imaged.EGenerationTimeout, Message: "The generation did not finish in time", Err: err}
+			}
+			if c := imaged.ErrCode(err); c == imaged.EUnsupportedMedia || c == imaged.ETooLarge {
+				return nil, &imaged.Error{Code: imaged.EGeneration, Message: "The provider returned an image the service cannot accept", Err: err}
+			}
+			return nil, err
+		}
+		stored = append(stored, img)
+	}
+	return stored, nil
+}
+
+func (s *Service) discard(ctx context.Context, owner string, imgs []*imaged.Image) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for _, img := range imgs {
+		if err := s.images.Delete(dctx, owner, img.ID); err != nil {
+			s.log.ErrorContext(ctx, "partial generation not cleaned up", "id", img.ID, "err", err)
+		}
+	}
+}
+
+// callProvider calls the provider, retrying retryable upstream failures
+// (429, 5xx, network) with exponential backoff and jitter, honouring the
+// provider's Retry-After, within ctx's deadline.
+func (s *Service) callProvider(ctx context.Context, res *resolved) ([]imaged.GeneratedImage, error) {
+	delay := s.cfg.Backoff
+	for attempt := 1; ; attempt++ {
+		out, err := res.provider.Generate(ctx, res.req)
+		if err == nil {
+			return out, nil
+		}
+		var up *imaged.UpstreamError
+		if ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, &imaged.Error{Code: imaged.EGenerationTimeout, Message: "The image provider did not answer in time", Err: err}
+			}
+			return nil, ctx.Err()
+		}
+		if !errors.As(err, &up) || !up.Retryable || attempt >= s.cfg.MaxAttempts {
+			return nil, err
+		}
+		wait := delay + rand.N(delay/2+1)
+		if up.RetryAfter > wait {
+			wait = min(up.RetryAfter, 30*time.Second)
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return nil, err
+		}
+		s.log.WarnContext(ctx, "provider failed, retrying", "provider", up.Provider, "status", up.Status, "attempt", attempt, "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		delay *= 2
+	}
+}
