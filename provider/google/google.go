@@ -1,0 +1,477 @@
+// Package google generates images with Google's Imagen models through the
+// Gemini API.
+//
+// The adapter targets POST {BaseURL}/v1beta/models/{model}:predict on
+// generativelanguage.googleapis.com. The API key travels in the x-goog-api-key
+// header, never in the URL, so that it cannot land in an access log. One call
+// asks for all N images: instances[0].prompt carries the prompt and
+// parameters.sampleCount the count (1 to 4).
+//
+// Aspect ratios map one to one: the request's ratio is sent unchanged as
+// parameters.aspectRatio. Imagen draws 1:1, 3:4, 4:3, 9:16 and 16:9 and rejects
+// anything else, so no model lists 3:2 or 2:3.
+//
+// Imagen's safety filters drop images after generation: the answer then holds
+// fewer predictions, or predictions that carry a raiFilteredReason instead of
+// bytes. Some prompts are refused before generation with a 400. An answer
+// without a single image, and such a refusal, are reported as
+// imaged.EContentPolicy. The Gemini API takes neither a seed nor a negative
+// prompt for Imagen (only Vertex AI does), so no model claims either.
+package google
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/imaged/imaged"
+)
+
+// providerName is the id of this provider in requests and errors.
+const providerName = "google"
+
+// DefaultBaseURL is the public Gemini API.
+const DefaultBaseURL = "https://generativelanguage.googleapis.com"
+
+// DefaultMaxResponseBytes bounds an answer when Config.MaxResponseBytes is zero.
+const DefaultMaxResponseBytes int64 = 64 << 20
+
+// Imagen takes prompts of up to 480 tokens; at roughly four characters a token
+// that is about 1,920 characters.
+const maxPromptLength = 1920
+
+// imagenRatios are the ratios every Imagen model on the Gemini API serves.
+var imagenRatios = []string{"1:1", "3:4", "4:3", "9:16", "16:9"}
+
+// catalog lists the Imagen models of the Gemini API, the default first.
+var catalog = []imaged.Model{
+	{
+		ID:              "imagen-4.0-generate-001",
+		Description:     "Imagen 4: Google's standard text-to-image model, balancing quality and speed",
+		AspectRatios:    imagenRatios,
+		MaxImages:       4,
+		MaxPromptLength: maxPromptLength,
+	},
+	{
+		ID:              "imagen-4.0-ultra-generate-001",
+		Description:     "Imagen 4 Ultra: the highest quality and prompt adherence, slower",
+		AspectRatios:    imagenRatios,
+		MaxImages:       4,
+		MaxPromptLength: maxPromptLength,
+	},
+	{
+		ID:              "imagen-4.0-fast-generate-001",
+		Description:     "Imagen 4 Fast: lower latency and cost, for drafts",
+		AspectRatios:    imagenRatios,
+		MaxImages:       4,
+		MaxPromptLength: maxPromptLength,
+	},
+}
+
+// Config configures a Generator.
+type Config struct {
+	// APIKey is a Gemini API key. Required.
+	APIKey string
+	// BaseURL defaults to DefaultBaseURL.
+	BaseURL string
+	// HTTPClient defaults to a client without a timeout: the request's
+	// context bounds each call.
+	HTTPClient *http.Client
+	// MaxResponseBytes bounds an answer; it defaults to 64 MiB.
+	MaxResponseBytes int64
+	// Models, when not empty, restricts the enabled models to these ids, in
+	// this order; the first is the default.
+	Models []string
+	// PersonGeneration, when set, is sent as parameters.personGeneration:
+	// "dont_allow", "allow_adult" or "allow_all". Empty leaves Google's default.
+	PersonGeneration string
+}
+
+// Generator makes images with Imagen. It is safe for concurrent use.
+type Generator struct {
+	apiKey           string
+	baseURL          string
+	client           *http.Client
+	maxBytes         int64
+	models           []imaged.Model
+	personGeneration string
+}
+
+var _ imaged.Generator = (*Generator)(nil)
+
+// New returns a Generator, or an error when cfg cannot work.
+func New(cfg Config) (*Generator, error) {
+	if cfg.APIKey == "" {
+		return nil, errors.New("google: an API key is required")
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("google: base URL %q is not an http(s) URL", base)
+	}
+	switch cfg.PersonGeneration {
+	case "", "dont_allow", "allow_adult", "allow_all":
+	default:
+		return nil, fmt.Errorf("google: person generation %q is not one of dont_allow, allow_adult, allow_all", cfg.PersonGeneration)
+	}
+	models, err := enabledModels(cfg.Models)
+	if err != nil {
+		return nil, err
+	}
+	g := &Generator{
+		apiKey:           cfg.APIKey,
+		baseURL:          strings.TrimRight(base, "/"),
+		client:           cfg.HTTPClient,
+		maxBytes:         cfg.MaxResponseBytes,
+		models:           models,
+		personGeneration: cfg.PersonGeneration,
+	}
+	if g.client == nil {
+		g.client = &http.Client{}
+	}
+	if g.maxBytes <= 0 {
+		g.maxBytes = DefaultMaxResponseBytes
+	}
+	return g, nil
+}
+
+func enabledModels(ids []string) ([]imaged.Model, error) {
+	if len(ids) == 0 {
+		return slices.Clone(catalog), nil
+	}
+	var models []imaged.Model
+	for _, id := range ids {
+		i := slices.IndexFunc(catalog, func(m imaged.Model) bool { return m.ID == id })
+		if i < 0 {
+			return nil, fmt.Errorf("google: model %q is not an Imagen model of the Gemini API", id)
+		}
+		if !slices.ContainsFunc(models, func(m imaged.Model) bool { return m.ID == id }) {
+			models = append(models, catalog[i])
+		}
+	}
+	return models, nil
+}
+
+// Name returns "google".
+func (g *Generator) Name() string { return providerName }
+
+// Models returns the enabled Imagen models, the default first.
+func (g *Generator) Models() []imaged.Model {
+	out := make([]imaged.Model, len(g.models))
+	for i, m := range g.models {
+		m.AspectRatios = slices.Clone(m.AspectRatios)
+		out[i] = m
+	}
+	return out
+}
+
+type predictRequest struct {
+	Instances  []predictInstance `json:"instances"`
+	Parameters predictParameters `json:"parameters"`
+}
+
+type predictInstance struct {
+	Prompt string `json:"prompt"`
+}
+
+type predictParameters struct {
+	SampleCount      int    `json:"sampleCount"`
+	AspectRatio      string `json:"aspectRatio"`
+	PersonGeneration string `json:"personGeneration,omitempty"`
+	IncludeRAIReason bool   `json:"includeRaiReason"`
+}
+
+type predictResponse struct {
+	Predictions []prediction `json:"predictions"`
+}
+
+type prediction struct {
+	BytesBase64Encoded string `json:"bytesBase64Encoded"`
+	MIMEType           string `json:"mimeType"`
+	RAIFilteredReason  string `json:"raiFilteredReason"`
+	// Prompt is the rewritten prompt when Imagen's prompt enhancer ran.
+	Prompt string `json:"prompt"`
+}
+
+// Generate makes req.N images (one when N is zero) with req.Model, or the
+// default model when it is empty.
+func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([]imaged.GeneratedImage, error) {
+	m, n, err := g.validate(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(predictRequest{
+		Instances: []predictInstance{{Prompt: req.Prompt}},
+		Parameters: predictParameters{
+			SampleCount:      n,
+			AspectRatio:      req.AspectRatio,
+			PersonGeneration: g.personGeneration,
+			IncludeRAIReason: true,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("google: encode request: %w", err)
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		g.baseURL+"/v1beta/models/"+m.ID+":predict", bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("google: build request: %w", err)
+	}
+	httpReq.Header.Set("Content-Type", "application/json")
+	httpReq.Header.Set("Accept", "application/json")
+	httpReq.Header.Set("x-goog-api-key", g.apiKey)
+
+	resp, err := g.client.Do(httpReq)
+	if err != nil {
+		return nil, transportError(ctx, 0, err)
+	}
+	defer resp.Body.Close()
+	data, tooLarge, err := readLimited(resp.Body, g.maxBytes)
+	if err != nil {
+		return nil, transportError(ctx, resp.StatusCode, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, g.statusError(resp, data)
+	}
+	if tooLarge {
+		return nil, &imaged.UpstreamError{Provider: providerName, Status: resp.StatusCode,
+			Err: fmt.Errorf("answer is larger than %d bytes", g.maxBytes)}
+	}
+	return decodeImages(resp.StatusCode, data)
+}
+
+func (g *Generator) validate(req imaged.GenerateRequest) (imaged.Model, int, error) {
+	m := g.models[0]
+	if req.Model != "" {
+		i := slices.IndexFunc(g.models, func(m imaged.Model) bool { return m.ID == req.Model })
+		if i < 0 {
+			return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q is not offered by provider %s", req.Model, providerName)
+		}
+		m = g.models[i]
+	}
+	if !m.SupportsAspectRatio(req.AspectRatio) {
+		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "aspect ratio %q is not supported by model %q", req.AspectRatio, m.ID)
+	}
+	n := req.N
+	if n == 0 {
+		n = 1
+	}
+	if n < 1 || n > m.MaxImages {
+		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q makes 1 to %d images per request, not %d", m.ID, m.MaxImages, req.N)
+	}
+	if strings.TrimSpace(req.Prompt) == "" {
+		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is empty")
+	}
+	if utf8.RuneCountInString(req.Prompt) > m.MaxPromptLength {
+		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is longer than %d characters", m.MaxPromptLength)
+	}
+	if req.NegativePrompt != "" {
+		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not support a negative prompt", m.ID)
+	}
+	if req.Seed != nil {
+		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not support a seed", m.ID)
+	}
+	return m, n, nil
+}
+
+// decodeImages turns a 200 answer into images. Filtered predictions are
+// skipped; an answer without any image is a content-policy refusal.
+func decodeImages(status int, data []byte) ([]imaged.GeneratedImage, error) {
+	var answer predictResponse
+	if err := json.Unmarshal(data, &answer); err != nil {
+		return nil, &imaged.UpstreamError{Provider: providerName, Status: status,
+			Err: fmt.Errorf("decode answer: %w", err)}
+	}
+	var images []imaged.GeneratedImage
+	var filtered []string
+	for i, p := range answer.Predictions {
+		if p.BytesBase64Encoded == "" {
+			if p.RAIFilteredReason != "" {
+				filtered = append(filtered, p.RAIFilteredReason)
+			}
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(p.BytesBase64Encoded)
+		if err != nil {
+			return nil, &imaged.UpstreamError{Provider: providerName, Status: status,
+				Err: fmt.Errorf("prediction %d: image is not valid base64: %w", i, err)}
+		}
+		images = append(images, imaged.GeneratedImage{Data: raw, RevisedPrompt: p.Prompt})
+	}
+	if len(images) == 0 {
+		cause := errors.New("the answer holds no image")
+		if len(filtered) > 0 {
+			cause = fmt.Errorf("every image was filtered: %s", truncate(filtered[0]))
+		}
+		return nil, contentPolicy(cause)
+	}
+	return images, nil
+}
+
+func contentPolicy(cause error) error {
+	return &imaged.Error{
+		Code:    imaged.EContentPolicy,
+		Message: "The prompt was refused by the provider's content policy",
+		Err:     cause,
+	}
+}
+
+// apiError is Google's error body.
+type apiError struct {
+	Error struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Status  string `json:"status"`
+		Details []struct {
+			Type       string `json:"@type"`
+			Reason     string `json:"reason"`
+			RetryDelay string `json:"retryDelay"`
+		} `json:"details"`
+	} `json:"error"`
+}
+
+// statusError classifies a non-2xx answer. The detail it keeps is Google's
+// status and message, with the API key cut out: Google echoes a rejected key
+// in its debug details.
+func (g *Generator) statusError(resp *http.Response, data []byte) error {
+	var body apiError
+	_ = json.Unmarshal(data, &body) // a proxy may answer with anything; the status still counts
+	e := body.Error
+	msg := e.Message
+	if msg == "" {
+		msg = strings.TrimSpace(string(data))
+	}
+	msg = truncate(g.redact(msg))
+	var reason string
+	var retryDelay time.Duration
+	for _, d := range e.Details {
+		if d.Reason != "" && reason == "" {
+			reason = d.Reason
+		}
+		if d.RetryDelay != "" {
+			retryDelay, _ = time.ParseDuration(d.RetryDelay)
+		}
+	}
+	status := e.Status
+	if status == "" {
+		status = http.StatusText(resp.StatusCode)
+	}
+	cause := fmt.Errorf("%s: %s", status, msg)
+	if reason != "" {
+		cause = fmt.Errorf("%s (%s): %s", status, reason, msg)
+	}
+	ue := &imaged.UpstreamError{Provider: providerName, Status: resp.StatusCode, Err: cause}
+	switch {
+	case resp.StatusCode == http.StatusBadRequest && refusedByPolicy(e.Message):
+		return contentPolicy(cause)
+	case resp.StatusCode == http.StatusTooManyRequests:
+		ue.Retryable = true
+		ue.RetryAfter = retryAfter(resp.Header)
+		if ue.RetryAfter == 0 {
+			ue.RetryAfter = retryDelay
+		}
+	case resp.StatusCode >= 500:
+		ue.Retryable = true
+		ue.RetryAfter = retryAfter(resp.Header)
+	}
+	// Anything else is for the operator or the caller to fix, not for a
+	// retry: a bad key (400 with reason API_KEY_INVALID), 401, 403
+	// PERMISSION_DENIED, 404 NOT_FOUND, other 400s.
+	return ue
+}
+
+// refusedByPolicy reports whether a 400 message is Imagen refusing the prompt
+// itself, as in "This prompt contains sensitive words that violate Google's
+// Responsible AI practices".
+func refusedByPolicy(message string) bool {
+	m := strings.ToLower(message)
+	for _, s := range []string{"responsible ai", "sensitive words", "violate", "usage guidelines", "prohibited"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Generator) redact(s string) string {
+	return strings.ReplaceAll(s, g.apiKey, "[redacted]")
+}
+
+// transportError classifies a failure to get or read an answer: the
+// caller's deadline is a timeout, its cancellation is final, anything else
+// (refused connection, reset, client timeout) is worth retrying.
+func transportError(ctx context.Context, status int, err error) error {
+	ue := &imaged.UpstreamError{Provider: providerName, Status: status, Err: err}
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		ue.Timeout = true
+	case ctx.Err() != nil:
+		// The caller went away: there is no one to retry for.
+	default:
+		ue.Retryable = true
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			ue.Timeout = true
+		}
+	}
+	return ue
+}
+
+// readLimited reads at most limit bytes of r, and reports whether r held more.
+func readLimited(r io.Reader, limit int64) ([]byte, bool, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(data)) > limit {
+		return data[:limit], true, nil
+	}
+	return data, false, nil
+}
+
+// retryAfter reads a Retry-After header in seconds or as an HTTP date.
+func retryAfter(h http.Header) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+func truncate(s string) string {
+	const limit = 500
+	if len(s) <= limit {
+		return s
+	}
+	n := limit
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

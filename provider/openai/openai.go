@@ -1,0 +1,320 @@
+// Package openai implements imaged.Generator with the OpenAI Images API
+// (POST /v1/images/generations, JSON in and out, "Authorization: Bearer KEY").
+// BaseURL is configurable, so any OpenAI-compatible server works too.
+//
+// Two models are offered, gpt-image-1 (the default) and dall-e-3. Neither
+// takes an aspect ratio, only one of three sizes, so each ratio maps to the
+// size of the same orientation: 1:1 to the square size, the landscape ratios
+// (16:9, 3:2, 4:3) to the wide size (1536x1024, or 1792x1024 for dall-e-3) and
+// the portrait ones (9:16, 2:3, 3:4) to the tall size (1024x1536, or
+// 1024x1792). Images come back as base64 (b64_json), except that a dall-e-3
+// answer with a URL is downloaded.
+//
+// gpt-image-1 makes several images in one request (n); dall-e-3 accepts only
+// n=1, so N images are N sequential requests. Neither model takes a seed or a
+// negative prompt. The adapter never retries: failures are *imaged.Error for
+// refusals and invalid requests, *imaged.UpstreamError for everything else,
+// and the service decides whether to try again.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/imaged/imaged"
+)
+
+// Defaults for Config fields left empty.
+const (
+	DefaultBaseURL          = "https://api.openai.com"
+	DefaultMaxResponseBytes = 64 << 20
+)
+
+// providerName is the id the service and its clients use for this provider.
+const providerName = "openai"
+
+// Config configures a Generator. Only APIKey is required.
+type Config struct {
+	APIKey string
+	// BaseURL is the scheme and host the API lives under, without /v1
+	// (default DefaultBaseURL).
+	BaseURL string
+	// HTTPClient makes the requests (default: a client without timeout; the
+	// caller's context bounds each call).
+	HTTPClient *http.Client
+	// MaxResponseBytes bounds every response body read, JSON answers and
+	// downloaded images alike (default DefaultMaxResponseBytes).
+	MaxResponseBytes int64
+	// Models, when not empty, enables only these model ids, in this order:
+	// the first one becomes the default.
+	Models []string
+}
+
+// model is one offered model and how requests for it are built.
+type model struct {
+	imaged.Model
+	sizes          map[string]string // aspect ratio -> size parameter
+	oneImagePerRun bool              // the API accepts only n=1
+	responseFormat string            // "" when the model rejects the parameter
+	outputFormat   string            // "" when the model rejects the parameter
+}
+
+// catalogue lists the models this adapter knows, the default first. Facts
+// from the API reference for POST /v1/images/generations.
+func catalogue() []model {
+	return []model{
+		{
+			Model: imaged.Model{
+				ID:              "gpt-image-1",
+				Description:     "OpenAI GPT Image 1",
+				AspectRatios:    []string{"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"},
+				MaxImages:       4, // the API allows 10; the service caps at 4
+				MaxPromptLength: 32000,
+			},
+			sizes: map[string]string{
+				"1:1":  "1024x1024",
+				"16:9": "1536x1024", "4:3": "1536x1024", "3:2": "1536x1024",
+				"9:16": "1024x1536", "3:4": "1024x1536", "2:3": "1024x1536",
+			},
+			outputFormat: "png",
+		},
+		{
+			Model: imaged.Model{
+				ID:              "dall-e-3",
+				Description:     "OpenAI DALL·E 3",
+				AspectRatios:    []string{"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"},
+				MaxImages:       4, // one request per image
+				MaxPromptLength: 4000,
+			},
+			sizes: map[string]string{
+				"1:1":  "1024x1024",
+				"16:9": "1792x1024", "4:3": "1792x1024", "3:2": "1792x1024",
+				"9:16": "1024x1792", "3:4": "1024x1792", "2:3": "1024x1792",
+			},
+			oneImagePerRun: true,
+			responseFormat: "b64_json",
+		},
+	}
+}
+
+// Generator makes images with the OpenAI Images API. It is safe for
+// concurrent use.
+type Generator struct {
+	apiKey   string
+	endpoint string // {BaseURL}/v1/images/generations
+	client   *http.Client
+	maxBytes int64
+	models   []model
+}
+
+var _ imaged.Generator = (*Generator)(nil)
+
+// New returns a Generator for cfg. It fails without an API key, with a
+// BaseURL that is not an http(s) URL, or when cfg.Models names a model this
+// adapter does not offer.
+func New(cfg Config) (*Generator, error) {
+	if cfg.APIKey == "" {
+		return nil, errors.New("openai: an API key is required")
+	}
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("openai: base URL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	g := &Generator{
+		apiKey:   cfg.APIKey,
+		endpoint: base + "/v1/images/generations",
+		client:   cfg.HTTPClient,
+		maxBytes: cfg.MaxResponseBytes,
+	}
+	if g.client == nil {
+		g.client = &http.Client{}
+	}
+	if g.maxBytes <= 0 {
+		g.maxBytes = DefaultMaxResponseBytes
+	}
+	all := catalogue()
+	if len(cfg.Models) == 0 {
+		g.models = all
+		return g, nil
+	}
+	for _, id := range cfg.Models {
+		m, ok := find(all, id)
+		if !ok {
+			return nil, fmt.Errorf("openai: model %q is not offered", id)
+		}
+		g.models = append(g.models, m)
+	}
+	return g, nil
+}
+
+func find(models []model, id string) (model, bool) {
+	for _, m := range models {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return model{}, false
+}
+
+// Name returns "openai".
+func (g *Generator) Name() string { return providerName }
+
+// Models lists the enabled models, the default first.
+func (g *Generator) Models() []imaged.Model {
+	out := make([]imaged.Model, len(g.models))
+	for i, m := range g.models {
+		out[i] = m.Model
+		out[i].AspectRatios = append([]string(nil), m.AspectRatios...)
+	}
+	return out
+}
+
+// Generate makes req.N images (at least one) with req.Model, the default
+// model when empty.
+func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([]imaged.GeneratedImage, error) {
+	m, err := g.check(req)
+	if err != nil {
+		return nil, err
+	}
+	n := max(req.N, 1)
+	body := createRequest{
+		Model:          m.ID,
+		Prompt:         req.Prompt,
+		N:              n,
+		Size:           m.sizes[req.AspectRatio],
+		ResponseFormat: m.responseFormat,
+		OutputFormat:   m.outputFormat,
+	}
+	if !m.oneImagePerRun {
+		return g.create(ctx, body)
+	}
+	body.N = 1
+	images := make([]imaged.GeneratedImage, 0, n)
+	for range n {
+		got, err := g.create(ctx, body)
+		if err != nil {
+			return nil, err
+		}
+		images = append(images, got...)
+	}
+	return images, nil
+}
+
+// check resolves the model and rejects what it cannot serve, before any
+// request is made.
+func (g *Generator) check(req imaged.GenerateRequest) (model, error) {
+	id := req.Model
+	if id == "" {
+		id = g.models[0].ID
+	}
+	m, ok := find(g.models, id)
+	switch {
+	case !ok:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q is not offered by provider %s", id, providerName)
+	case !m.SupportsAspectRatio(req.AspectRatio):
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "aspect ratio %q is not supported by model %q", req.AspectRatio, id)
+	case req.N > m.MaxImages:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q makes at most %d images per request", id, m.MaxImages)
+	case strings.TrimSpace(req.Prompt) == "":
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is empty")
+	case utf8.RuneCountInString(req.Prompt) > m.MaxPromptLength:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q takes prompts of at most %d characters", id, m.MaxPromptLength)
+	case req.NegativePrompt != "" && !m.SupportsNegativePrompt:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not take a negative prompt", id)
+	case req.Seed != nil && !m.SupportsSeed:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not take a seed", id)
+	}
+	return m, nil
+}
+
+// createRequest is the JSON body of POST /v1/images/generations.
+type createRequest struct {
+	Model          string `json:"model"`
+	Prompt         string `json:"prompt"`
+	N              int    `json:"n"`
+	Size           string `json:"size"`
+	ResponseFormat string `json:"response_format,omitempty"` // dall-e-2/3 only
+	OutputFormat   string `json:"output_format,omitempty"`   // GPT image models only
+}
+
+// imagesResponse is the JSON answer of a successful generation.
+type imagesResponse struct {
+	Created int64 `json:"created"`
+	Data    []struct {
+		B64JSON       string `json:"b64_json"`
+		URL           string `json:"url"`
+		RevisedPrompt string `json:"revised_prompt"`
+	} `json:"data"`
+}
+
+// create makes one generation request and returns its images.
+func (g *Generator) create(ctx context.Context, body createRequest) ([]imaged.GeneratedImage, error) {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, g.endpoint, bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Authorization", "Bearer "+g.apiKey)
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/json")
+
+	raw, err := g.do(ctx, hreq)
+	if err != nil {
+		return nil, err
+	}
+	var resp imagesResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return nil, g.malformed(fmt.Errorf("decoding the answer: %w", err))
+	}
+	if len(resp.Data) == 0 {
+		return nil, g.malformed(errors.New("the answer holds no image"))
+	}
+	images := make([]imaged.GeneratedImage, 0, len(resp.Data))
+	for i, d := range resp.Data {
+		var data []byte
+		switch {
+		case d.B64JSON != "":
+			data, err = base64.StdEncoding.DecodeString(d.B64JSON)
+			if err != nil {
+				return nil, g.malformed(fmt.Errorf("image %d: decoding b64_json: %w", i, err))
+			}
+		case d.URL != "":
+			data, err = g.download(ctx, d.URL)
+			if err != nil {
+				return nil, err
+			}
+		default:
+			return nil, g.malformed(fmt.Errorf("image %d has neither b64_json nor url", i))
+		}
+		images = append(images, imaged.GeneratedImage{Data: data, RevisedPrompt: d.RevisedPrompt})
+	}
+	return images, nil
+}
+
+// download fetches an image the API answered with a URL. The URL is signed
+// by the provider, so the API key is not sent along.
+func (g *Generator) download(ctx context.Context, rawURL string) ([]byte, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, g.malformed(errors.New("the answer holds an image URL that is not http(s)"))
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return g.do(ctx, hreq)
+}

@@ -1,0 +1,698 @@
+package openai_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/openai"
+)
+
+// testKey is long and distinctive so that a leak into an error is obvious.
+const testKey = "sk-proj-TESTKEY0123456789abcdefSECRET"
+
+// maskedKey is how the API quotes a wrong key back.
+const maskedKey = "sk-proj-********************************CRET"
+
+// testPNG encodes a small real image, different per call.
+func testPNG(t *testing.T, shade uint8) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 3, 2))
+	for x := range 3 {
+		for y := range 2 {
+			img.Set(x, y, color.RGBA{R: shade, G: uint8(40 * x), B: uint8(90 * y), A: 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// fakeOpenAI reproduces POST /v1/images/generations as the API reference
+// documents it, and serves downloads under /files/ for url answers. It checks
+// what every request must carry and rejects what the real API rejects; the
+// test's answer decides the rest.
+type fakeOpenAI struct {
+	t      *testing.T
+	srv    *httptest.Server
+	answer func(w http.ResponseWriter, r *http.Request, body map[string]any)
+	files  map[string][]byte
+
+	mu   sync.Mutex
+	sent []map[string]any // generation bodies, in order
+}
+
+// documented sizes per model; anything else is a 400 from the real API.
+var documentedSizes = map[string][]string{
+	"gpt-image-1": {"1024x1024", "1536x1024", "1024x1536", "auto"},
+	"dall-e-3":    {"1024x1024", "1792x1024", "1024x1792"},
+}
+
+func newFake(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, body map[string]any)) *fakeOpenAI {
+	t.Helper()
+	f := &fakeOpenAI{t: t, answer: answer, files: map[string][]byte{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/images/generations", f.generations)
+	mux.HandleFunc("GET /files/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Authorization"); got != "" {
+			t.Errorf("download sent Authorization %q; the API key must not leave for a signed URL", got)
+		}
+		data, ok := f.files[r.PathValue("name")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(data)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("unexpected request %s %s", r.Method, r.URL.Path)
+		writeError(w, http.StatusNotFound, "invalid_request_error", "", "Invalid URL")
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeOpenAI) generations(w http.ResponseWriter, r *http.Request) {
+	t := f.t
+	if got, want := r.Header.Get("Authorization"), "Bearer "+testKey; got != want {
+		t.Errorf("Authorization = %q, want %q", got, want)
+		writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	var body map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		t.Errorf("body is not JSON: %v", err)
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
+		return
+	}
+	f.mu.Lock()
+	f.sent = append(f.sent, body)
+	f.mu.Unlock()
+
+	model, _ := body["model"].(string)
+	if sizes, ok := documentedSizes[model]; ok && !slices.Contains(sizes, fmt.Sprint(body["size"])) {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_value", "Invalid value for 'size'.")
+		return
+	}
+	if _, has := body["response_format"]; has && model == "gpt-image-1" {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "unknown_parameter", "Unknown parameter: 'response_format'.")
+		return
+	}
+	if n, _ := body["n"].(float64); model == "dall-e-3" && n != 1 {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_value", "You must provide n=1 for this model.")
+		return
+	}
+	f.answer(w, r, body)
+}
+
+func (f *fakeOpenAI) bodies() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sent)
+}
+
+func (f *fakeOpenAI) generator(t *testing.T, mutate ...func(*openai.Config)) *openai.Generator {
+	t.Helper()
+	cfg := openai.Config{APIKey: testKey, BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	g, err := openai.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func writeError(w http.ResponseWriter, status int, typ, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	var c any
+	if code != "" {
+		c = code
+	}
+	json.NewEncoder(w).Encode(map[string]any{
+		"error": map[string]any{"message": message, "type": typ, "param": nil, "code": c},
+	})
+}
+
+// datum is one element of the answer's data array.
+type datum struct {
+	B64JSON       string `json:"b64_json,omitempty"`
+	URL           string `json:"url,omitempty"`
+	RevisedPrompt string `json:"revised_prompt,omitempty"`
+}
+
+func writeImages(w http.ResponseWriter, data ...datum) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"created": 1713833628, "data": data})
+}
+
+// answerPNGs answers each request with n base64 images from pngs, in turn.
+func answerPNGs(pngs [][]byte, revised string) func(http.ResponseWriter, *http.Request, map[string]any) {
+	var mu sync.Mutex
+	next := 0
+	return func(w http.ResponseWriter, _ *http.Request, body map[string]any) {
+		n := int(body["n"].(float64))
+		mu.Lock()
+		defer mu.Unlock()
+		var data []datum
+		for range n {
+			data = append(data, datum{B64JSON: base64.StdEncoding.EncodeToString(pngs[next%len(pngs)]), RevisedPrompt: revised})
+			next++
+		}
+		writeImages(w, data...)
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	pngs := [][]byte{testPNG(t, 10), testPNG(t, 120), testPNG(t, 250)}
+
+	tests := []struct {
+		name        string
+		req         imaged.GenerateRequest
+		answer      func(f *fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any)
+		wantSent    []map[string]any
+		wantImages  [][]byte
+		wantRevised string
+	}{
+		{
+			name: "default_model_is_gpt_image_1_and_square_is_1024x1024",
+			req:  imaged.GenerateRequest{Prompt: "a red fox", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return answerPNGs(pngs, "")
+			},
+			wantSent: []map[string]any{
+				{"model": "gpt-image-1", "prompt": "a red fox", "n": 1.0, "size": "1024x1024", "output_format": "png"},
+			},
+			wantImages: pngs[:1],
+		},
+		{
+			name: "gpt_image_1_makes_several_images_in_one_request_without_response_format",
+			req:  imaged.GenerateRequest{Prompt: "a lighthouse", Model: "gpt-image-1", AspectRatio: "16:9", N: 3},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return answerPNGs(pngs, "")
+			},
+			wantSent: []map[string]any{
+				{"model": "gpt-image-1", "prompt": "a lighthouse", "n": 3.0, "size": "1536x1024", "output_format": "png"},
+			},
+			wantImages: pngs,
+		},
+		{
+			name: "gpt_image_1_portrait_ratio_is_1024x1536",
+			req:  imaged.GenerateRequest{Prompt: "a tower", Model: "gpt-image-1", AspectRatio: "3:4", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return answerPNGs(pngs, "")
+			},
+			wantSent: []map[string]any{
+				{"model": "gpt-image-1", "prompt": "a tower", "n": 1.0, "size": "1024x1536", "output_format": "png"},
+			},
+			wantImages: pngs[:1],
+		},
+		{
+			name: "dall_e_3_asks_for_b64_json_and_reports_the_revised_prompt",
+			req:  imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "9:16", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return answerPNGs(pngs, "A fluffy ginger cat sitting on a windowsill")
+			},
+			wantSent: []map[string]any{
+				{"model": "dall-e-3", "prompt": "a cat", "n": 1.0, "size": "1024x1792", "response_format": "b64_json"},
+			},
+			wantImages:  pngs[:1],
+			wantRevised: "A fluffy ginger cat sitting on a windowsill",
+		},
+		{
+			name: "dall_e_3_several_images_are_sequential_requests_with_n_1",
+			req:  imaged.GenerateRequest{Prompt: "a boat", Model: "dall-e-3", AspectRatio: "3:2", N: 3},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return answerPNGs(pngs, "A boat")
+			},
+			wantSent: []map[string]any{
+				{"model": "dall-e-3", "prompt": "a boat", "n": 1.0, "size": "1792x1024", "response_format": "b64_json"},
+				{"model": "dall-e-3", "prompt": "a boat", "n": 1.0, "size": "1792x1024", "response_format": "b64_json"},
+				{"model": "dall-e-3", "prompt": "a boat", "n": 1.0, "size": "1792x1024", "response_format": "b64_json"},
+			},
+			wantImages:  pngs,
+			wantRevised: "A boat",
+		},
+		{
+			name: "url_answer_is_downloaded_without_the_api_key",
+			req:  imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 1},
+			answer: func(f *fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				f.files["img-1.png"] = pngs[1]
+				return func(w http.ResponseWriter, r *http.Request, _ map[string]any) {
+					writeImages(w, datum{URL: f.srv.URL + "/files/img-1.png?se=2024-01-01&sig=abc", RevisedPrompt: "A cat"})
+				}
+			},
+			wantSent: []map[string]any{
+				{"model": "dall-e-3", "prompt": "a cat", "n": 1.0, "size": "1024x1024", "response_format": "b64_json"},
+			},
+			wantImages:  pngs[1:2],
+			wantRevised: "A cat",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, nil)
+			f.answer = tt.answer(f)
+
+			images, err := f.generator(t).Generate(context.Background(), tt.req)
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			if got := f.bodies(); !reflect.DeepEqual(got, tt.wantSent) {
+				t.Errorf("sent bodies\n got %v\nwant %v", got, tt.wantSent)
+			}
+			if len(images) != len(tt.wantImages) {
+				t.Fatalf("got %d images, want %d", len(images), len(tt.wantImages))
+			}
+			for i, img := range images {
+				if !bytes.Equal(img.Data, tt.wantImages[i]) {
+					t.Errorf("image %d: bytes differ from the PNG the provider sent", i)
+				}
+				if _, err := png.Decode(bytes.NewReader(img.Data)); err != nil {
+					t.Errorf("image %d does not decode as PNG: %v", i, err)
+				}
+				if img.RevisedPrompt != tt.wantRevised {
+					t.Errorf("image %d: RevisedPrompt = %q, want %q", i, img.RevisedPrompt, tt.wantRevised)
+				}
+				if img.Seed != nil {
+					t.Errorf("image %d: Seed = %d, want nil (the API reports none)", i, *img.Seed)
+				}
+			}
+		})
+	}
+}
+
+func TestGenerateErrors(t *testing.T) {
+	bigPNG := bytes.Repeat([]byte{0x89}, 4096)
+
+	tests := []struct {
+		name     string
+		req      imaged.GenerateRequest
+		maxBytes int64
+		answer   func(f *fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any)
+		// Either wantCode (an *imaged.Error) or wantUpstream (fields checked).
+		wantCode     imaged.ErrorCode
+		wantUpstream *imaged.UpstreamError
+	}{
+		{
+			name: "content_policy_violation_is_a_content_policy_error",
+			req:  imaged.GenerateRequest{Prompt: "something", Model: "dall-e-3", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeError(w, http.StatusBadRequest, "invalid_request_error", "content_policy_violation",
+						"Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.")
+				}
+			},
+			wantCode: imaged.EContentPolicy,
+		},
+		{
+			name: "moderation_blocked_is_a_content_policy_error",
+			req:  imaged.GenerateRequest{Prompt: "something", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeError(w, http.StatusBadRequest, "image_generation_user_error", "moderation_blocked",
+						"Your request was rejected by the safety system. safety_violations=[violence].")
+				}
+			},
+			wantCode: imaged.EContentPolicy,
+		},
+		{
+			name: "bad_key_401_is_not_retryable_and_does_not_echo_the_key",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					// The real API quotes the key masked but for its last characters.
+					writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
+						"Incorrect API key provided: "+maskedKey+". You can find your API key at https://platform.openai.com/account/api-keys.")
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 401},
+		},
+		{
+			name: "key_quoted_in_other_errors_is_redacted",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeError(w, http.StatusBadRequest, "invalid_request_error", "", "Invalid header value 'Bearer "+testKey+"'.")
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 400},
+		},
+		{
+			name: "forbidden_403_is_not_retryable",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeError(w, http.StatusForbidden, "invalid_request_error", "unsupported_country_region_territory", "Country, region, or territory not supported")
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 403},
+		},
+		{
+			name: "rate_limit_429_is_retryable_after_the_given_seconds",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					w.Header().Set("Retry-After", "7")
+					writeError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "Rate limit reached for images per minute.")
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 429, Retryable: true, RetryAfter: 7 * time.Second},
+		},
+		{
+			name: "insufficient_quota_429_is_not_retryable",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeError(w, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota, please check your plan and billing details.")
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 429},
+		},
+		{
+			name: "server_error_500_is_retryable",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeError(w, http.StatusInternalServerError, "server_error", "", "The server had an error while processing your request.")
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 500, Retryable: true},
+		},
+		{
+			name: "other_400_is_not_retryable",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeError(w, http.StatusBadRequest, "invalid_request_error", "billing_hard_limit_reached", "Billing hard limit has been reached")
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 400},
+		},
+		{
+			name:     "oversize_json_answer_is_an_error",
+			req:      imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			maxBytes: 1024,
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return answerPNGs([][]byte{bigPNG}, "")
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 200},
+		},
+		{
+			name:     "oversize_download_is_an_error",
+			req:      imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 1},
+			maxBytes: 1024,
+			answer: func(f *fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				f.files["big.png"] = bigPNG
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeImages(w, datum{URL: f.srv.URL + "/files/big.png"})
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 200},
+		},
+		{
+			name: "missing_download_is_not_retryable",
+			req:  imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 1},
+			answer: func(f *fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeImages(w, datum{URL: f.srv.URL + "/files/gone.png"})
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 404},
+		},
+		{
+			name: "answer_without_images_is_an_error",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) { writeImages(w) }
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 200},
+		},
+		{
+			name: "invalid_base64_is_an_error",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+					writeImages(w, datum{B64JSON: "not base64!"})
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 200},
+		},
+		{
+			name: "failure_of_a_later_dall_e_3_request_fails_the_whole_call",
+			req:  imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 2},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				var mu sync.Mutex
+				calls := 0
+				ok := answerPNGs([][]byte{testPNG(t, 1)}, "")
+				return func(w http.ResponseWriter, r *http.Request, body map[string]any) {
+					mu.Lock()
+					calls++
+					first := calls == 1
+					mu.Unlock()
+					if first {
+						ok(w, r, body)
+						return
+					}
+					writeError(w, http.StatusServiceUnavailable, "server_error", "", "The engine is currently overloaded, please try again later.")
+				}
+			},
+			wantUpstream: &imaged.UpstreamError{Status: 503, Retryable: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, nil)
+			f.answer = tt.answer(f)
+			g := f.generator(t, func(c *openai.Config) { c.MaxResponseBytes = tt.maxBytes })
+
+			images, err := g.Generate(context.Background(), tt.req)
+			if err == nil {
+				t.Fatalf("Generate returned %d images and no error", len(images))
+			}
+			if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), maskedKey) {
+				t.Errorf("error %q contains the API key", err)
+			}
+			if tt.wantCode != "" {
+				checkAppError(t, err, tt.wantCode)
+				return
+			}
+			checkUpstream(t, err, tt.wantUpstream)
+		})
+	}
+}
+
+func checkAppError(t *testing.T, err error, want imaged.ErrorCode) {
+	t.Helper()
+	var ae *imaged.Error
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v (%T) is not an *imaged.Error", err, err)
+	}
+	if ae.Code != want {
+		t.Errorf("code = %s, want %s", ae.Code, want)
+	}
+	if want == imaged.EContentPolicy && ae.Message != "The prompt was refused by the provider's content policy" {
+		t.Errorf("message = %q, want the fixed content-policy text", ae.Message)
+	}
+}
+
+func checkUpstream(t *testing.T, err error, want *imaged.UpstreamError) {
+	t.Helper()
+	var ue *imaged.UpstreamError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v (%T) is not an *imaged.UpstreamError", err, err)
+	}
+	if ue.Provider != "openai" {
+		t.Errorf("Provider = %q, want openai", ue.Provider)
+	}
+	if ue.Status != want.Status || ue.Retryable != want.Retryable || ue.RetryAfter != want.RetryAfter || ue.Timeout != want.Timeout {
+		t.Errorf("got {Status:%d Retryable:%v RetryAfter:%v Timeout:%v}, want {Status:%d Retryable:%v RetryAfter:%v Timeout:%v} (%v)",
+			ue.Status, ue.Retryable, ue.RetryAfter, ue.Timeout, want.Status, want.Retryable, want.RetryAfter, want.Timeout, err)
+	}
+}
+
+func TestGenerateDeadline(t *testing.T) {
+	t.Run("slow_provider_past_the_deadline_is_a_timeout", func(t *testing.T) {
+		f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ map[string]any) {
+			<-r.Context().Done() // never answers; returns once the client gives up
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+
+		_, err := f.generator(t).Generate(ctx, imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1})
+		checkUpstream(t, err, &imaged.UpstreamError{Timeout: true})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error %v does not wrap context.DeadlineExceeded", err)
+		}
+	})
+	t.Run("slow_download_past_the_deadline_is_a_timeout", func(t *testing.T) {
+		downloadStarted := make(chan struct{})
+		f := newFake(t, nil)
+		f.answer = func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+			writeImages(w, datum{URL: f.srv.URL + "/slow/img.png"})
+		}
+		f.srv.Config.Handler.(*http.ServeMux).HandleFunc("GET /slow/img.png", func(w http.ResponseWriter, r *http.Request) {
+			close(downloadStarted)
+			<-r.Context().Done()
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+
+		_, err := f.generator(t).Generate(ctx, imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 1})
+		checkUpstream(t, err, &imaged.UpstreamError{Timeout: true})
+		<-downloadStarted
+	})
+	t.Run("caller_going_away_cancels_the_upstream_request", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		upstreamDone := make(chan struct{})
+		f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ map[string]any) {
+			cancel()
+			<-r.Context().Done()
+			close(upstreamDone)
+		})
+		_, err := f.generator(t).Generate(ctx, imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v does not wrap context.Canceled", err)
+		}
+		checkUpstream(t, err, &imaged.UpstreamError{})
+		<-upstreamDone // the provider saw the request end
+	})
+}
+
+func TestGenerateNetworkErrorIsRetryable(t *testing.T) {
+	f := newFake(t, nil)
+	g := f.generator(t)
+	f.srv.Close() // nothing listens any more
+
+	_, err := g.Generate(context.Background(), imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1})
+	checkUpstream(t, err, &imaged.UpstreamError{Retryable: true})
+	if strings.Contains(err.Error(), testKey) {
+		t.Errorf("error %q contains the API key", err)
+	}
+}
+
+func TestGenerateRejectsBeforeCallingTheProvider(t *testing.T) {
+	seed := int64(42)
+	tests := []struct {
+		name string
+		req  imaged.GenerateRequest
+		want string // in the message
+	}{
+		{"unknown_model", imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-2", AspectRatio: "1:1", N: 1}, `model "dall-e-2" is not offered by provider openai`},
+		{"unsupported_aspect_ratio", imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "21:9", N: 1}, `aspect ratio "21:9" is not supported by model "dall-e-3"`},
+		{"too_many_images", imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 5}, "at most 4 images"},
+		{"prompt_too_long_for_dall_e_3", imaged.GenerateRequest{Prompt: strings.Repeat("a", 4001), Model: "dall-e-3", AspectRatio: "1:1", N: 1}, "at most 4000 characters"},
+		{"empty_prompt", imaged.GenerateRequest{Prompt: "  ", AspectRatio: "1:1", N: 1}, "prompt is empty"},
+		{"negative_prompt", imaged.GenerateRequest{Prompt: "a cat", NegativePrompt: "dogs", AspectRatio: "1:1", N: 1}, "negative prompt"},
+		{"seed", imaged.GenerateRequest{Prompt: "a cat", Seed: &seed, AspectRatio: "1:1", N: 1}, "seed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, func(http.ResponseWriter, *http.Request, map[string]any) {})
+			_, err := f.generator(t).Generate(context.Background(), tt.req)
+			checkAppError(t, err, imaged.EInvalidPrompt)
+			if msg := imaged.ErrMessage(err); !strings.Contains(msg, tt.want) {
+				t.Errorf("message %q does not say %q", msg, tt.want)
+			}
+			if n := len(f.bodies()); n != 0 {
+				t.Errorf("the provider was called %d times", n)
+			}
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	t.Run("api_key_is_required", func(t *testing.T) {
+		if _, err := openai.New(openai.Config{}); err == nil {
+			t.Error("New without an API key succeeded")
+		}
+	})
+	t.Run("base_url_must_be_http", func(t *testing.T) {
+		if _, err := openai.New(openai.Config{APIKey: testKey, BaseURL: "api.openai.com"}); err == nil {
+			t.Error("New with a scheme-less base URL succeeded")
+		}
+	})
+	t.Run("unknown_enabled_model_is_refused", func(t *testing.T) {
+		if _, err := openai.New(openai.Config{APIKey: testKey, Models: []string{"dall-e-2"}}); err == nil {
+			t.Error("New enabling an unknown model succeeded")
+		}
+	})
+	t.Run("enabled_models_restrict_and_order_the_list", func(t *testing.T) {
+		f := newFake(t, answerPNGs([][]byte{testPNG(t, 5)}, ""))
+		g := f.generator(t, func(c *openai.Config) { c.Models = []string{"dall-e-3"} })
+		if ids := modelIDs(g.Models()); !slices.Equal(ids, []string{"dall-e-3"}) {
+			t.Errorf("Models() = %v, want [dall-e-3]", ids)
+		}
+		if _, err := g.Generate(context.Background(), imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.bodies()[0]["model"]; got != "dall-e-3" {
+			t.Errorf("default model sent = %v, want dall-e-3", got)
+		}
+		_, err := g.Generate(context.Background(), imaged.GenerateRequest{Prompt: "a cat", Model: "gpt-image-1", AspectRatio: "1:1", N: 1})
+		checkAppError(t, err, imaged.EInvalidPrompt)
+	})
+}
+
+func TestModels(t *testing.T) {
+	g, err := openai.New(openai.Config{APIKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Name() != "openai" {
+		t.Errorf("Name() = %q", g.Name())
+	}
+	models := g.Models()
+	if ids := modelIDs(models); !slices.Equal(ids, []string{"gpt-image-1", "dall-e-3"}) {
+		t.Fatalf("Models() = %v", ids)
+	}
+	for _, m := range models {
+		if len(m.AspectRatios) == 0 {
+			t.Errorf("%s lists no aspect ratio", m.ID)
+		}
+		for _, ar := range m.AspectRatios {
+			if !slices.Contains(imaged.AspectRatios, ar) {
+				t.Errorf("%s lists %q, which the API does not accept", m.ID, ar)
+			}
+		}
+		if m.MaxImages < 1 || m.MaxImages > 4 || m.MaxPromptLength == 0 || m.SupportsSeed || m.SupportsNegativePrompt {
+			t.Errorf("%s: unexpected limits %+v", m.ID, m)
+		}
+	}
+	models[0].AspectRatios[0] = "changed"
+	if g.Models()[0].AspectRatios[0] == "changed" {
+		t.Error("Models() shares its slices with the caller")
+	}
+}
+
+func modelIDs(models []imaged.Model) []string {
+	var ids []string
+	for _, m := range models {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}

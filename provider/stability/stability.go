@@ -1,0 +1,292 @@
+// Package stability implements imaged.Generator with the Stability AI REST
+// API v2beta "Stable Image" generate endpoints: multipart/form-data POSTs to
+// /v2beta/stable-image/generate/core (model "core"), /ultra (model "ultra")
+// and /sd3 (models "sd3.5-large", "sd3.5-large-turbo" and "sd3.5-medium",
+// named in the form field model), with "Authorization: Bearer KEY" and
+// "Accept: image/*" so that the answer is the PNG bytes themselves, the seed
+// and the finish reason coming in the headers seed and finish-reason.
+//
+// The endpoints take the aspect ratio itself (aspect_ratio: 1:1, 16:9, 9:16,
+// 3:2, 2:3, 4:5, 5:4, 21:9, 9:21), so a model offers the ratios the service
+// and the API have in common, passed through unchanged: 1:1, 16:9, 9:16, 3:2
+// and 2:3. There is no 4:3 nor 3:4.
+//
+// One request makes one image; N images are N sequential requests, with
+// seeds seed, seed+1, ... when a seed is given (0 asks the API for a random
+// seed each time). The adapter never retries: failures are *imaged.Error for
+// refusals and invalid requests, *imaged.UpstreamError for everything else,
+// and the service decides whether to try again.
+package stability
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/imaged/imaged"
+)
+
+// Defaults for Config fields left empty.
+const (
+	DefaultBaseURL          = "https://api.stability.ai"
+	DefaultMaxResponseBytes = 64 << 20
+)
+
+// maxSeed is the largest seed the API accepts.
+const maxSeed = 4294967294
+
+// providerName is the id the service and its clients use for this provider.
+const providerName = "stability"
+
+// Config configures a Generator. Only APIKey is required.
+type Config struct {
+	APIKey string
+	// BaseURL is the scheme and host the API lives under, without /v2beta
+	// (default DefaultBaseURL).
+	BaseURL string
+	// HTTPClient makes the requests (default: a client without timeout; the
+	// caller's context bounds each call).
+	HTTPClient *http.Client
+	// MaxResponseBytes bounds every response body read (default
+	// DefaultMaxResponseBytes).
+	MaxResponseBytes int64
+	// Models, when not empty, enables only these model ids, in this order:
+	// the first one becomes the default.
+	Models []string
+}
+
+// model is one offered model and where its requests go.
+type model struct {
+	imaged.Model
+	path      string // under {BaseURL}
+	formModel string // the model form field, "" when the endpoint has none
+}
+
+// ratios are the aspect ratios both imaged and the API know.
+var ratios = []string{"1:1", "16:9", "9:16", "3:2", "2:3"}
+
+// catalogue lists the models this adapter knows, the default first. Facts
+// from the API reference for the v2beta generate endpoints.
+func catalogue() []model {
+	m := func(id, desc, path, formModel string, negative bool) model {
+		return model{
+			Model: imaged.Model{
+				ID:                     id,
+				Description:            desc,
+				AspectRatios:           ratios,
+				MaxImages:              4, // one request per image
+				MaxPromptLength:        10000,
+				SupportsSeed:           true,
+				SupportsNegativePrompt: negative,
+			},
+			path:      path,
+			formModel: formModel,
+		}
+	}
+	return []model{
+		m("core", "Stable Image Core", "/v2beta/stable-image/generate/core", "", true),
+		m("ultra", "Stable Image Ultra", "/v2beta/stable-image/generate/ultra", "", true),
+		m("sd3.5-large", "Stable Diffusion 3.5 Large", "/v2beta/stable-image/generate/sd3", "sd3.5-large", true),
+		// The turbo model runs without guidance: the API documents that a
+		// negative prompt does not work with it.
+		m("sd3.5-large-turbo", "Stable Diffusion 3.5 Large Turbo", "/v2beta/stable-image/generate/sd3", "sd3.5-large-turbo", false),
+		m("sd3.5-medium", "Stable Diffusion 3.5 Medium", "/v2beta/stable-image/generate/sd3", "sd3.5-medium", true),
+	}
+}
+
+// Generator makes images with the Stability AI API. It is safe for
+// concurrent use.
+type Generator struct {
+	apiKey   string
+	baseURL  string
+	client   *http.Client
+	maxBytes int64
+	models   []model
+}
+
+var _ imaged.Generator = (*Generator)(nil)
+
+// New returns a Generator for cfg. It fails without an API key, with a
+// BaseURL that is not an http(s) URL, or when cfg.Models names a model this
+// adapter does not offer.
+func New(cfg Config) (*Generator, error) {
+	if cfg.APIKey == "" {
+		return nil, errors.New("stability: an API key is required")
+	}
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("stability: base URL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	g := &Generator{
+		apiKey:   cfg.APIKey,
+		baseURL:  base,
+		client:   cfg.HTTPClient,
+		maxBytes: cfg.MaxResponseBytes,
+	}
+	if g.client == nil {
+		g.client = &http.Client{}
+	}
+	if g.maxBytes <= 0 {
+		g.maxBytes = DefaultMaxResponseBytes
+	}
+	all := catalogue()
+	if len(cfg.Models) == 0 {
+		g.models = all
+		return g, nil
+	}
+	for _, id := range cfg.Models {
+		m, ok := find(all, id)
+		if !ok {
+			return nil, fmt.Errorf("stability: model %q is not offered", id)
+		}
+		g.models = append(g.models, m)
+	}
+	return g, nil
+}
+
+func find(models []model, id string) (model, bool) {
+	for _, m := range models {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return model{}, false
+}
+
+// Name returns "stability".
+func (g *Generator) Name() string { return providerName }
+
+// Models lists the enabled models, the default first.
+func (g *Generator) Models() []imaged.Model {
+	out := make([]imaged.Model, len(g.models))
+	for i, m := range g.models {
+		out[i] = m.Model
+		out[i].AspectRatios = append([]string(nil), m.AspectRatios...)
+	}
+	return out
+}
+
+// Generate makes req.N images (at least one) with req.Model, the default
+// model when empty, one request each.
+func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([]imaged.GeneratedImage, error) {
+	m, err := g.check(req)
+	if err != nil {
+		return nil, err
+	}
+	n := max(req.N, 1)
+	images := make([]imaged.GeneratedImage, 0, n)
+	for i := range n {
+		var seed *int64
+		if req.Seed != nil && *req.Seed != 0 {
+			s := *req.Seed + int64(i)
+			seed = &s
+		}
+		img, err := g.generateOne(ctx, m, req, seed)
+		if err != nil {
+			return nil, err
+		}
+		images = append(images, img)
+	}
+	return images, nil
+}
+
+// check resolves the model and rejects what it cannot serve, before any
+// request is made.
+func (g *Generator) check(req imaged.GenerateRequest) (model, error) {
+	id := req.Model
+	if id == "" {
+		id = g.models[0].ID
+	}
+	m, ok := find(g.models, id)
+	switch {
+	case !ok:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q is not offered by provider %s", id, providerName)
+	case !m.SupportsAspectRatio(req.AspectRatio):
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "aspect ratio %q is not supported by model %q", req.AspectRatio, id)
+	case req.N > m.MaxImages:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q makes at most %d images per request", id, m.MaxImages)
+	case strings.TrimSpace(req.Prompt) == "":
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is empty")
+	case utf8.RuneCountInString(req.Prompt) > m.MaxPromptLength:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q takes prompts of at most %d characters", id, m.MaxPromptLength)
+	case req.NegativePrompt != "" && !m.SupportsNegativePrompt:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not take a negative prompt", id)
+	case utf8.RuneCountInString(req.NegativePrompt) > m.MaxPromptLength:
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q takes negative prompts of at most %d characters", id, m.MaxPromptLength)
+	case req.Seed != nil && (*req.Seed < 0 || *req.Seed+int64(max(req.N, 1)-1) > maxSeed):
+		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "the seed must be between 0 and %d, one more for each further image", maxSeed)
+	}
+	return m, nil
+}
+
+// generateOne makes one request for one image.
+func (g *Generator) generateOne(ctx context.Context, m model, req imaged.GenerateRequest, seed *int64) (imaged.GeneratedImage, error) {
+	var body bytes.Buffer
+	form := multipart.NewWriter(&body)
+	fields := [][2]string{{"prompt", req.Prompt}}
+	if req.NegativePrompt != "" {
+		fields = append(fields, [2]string{"negative_prompt", req.NegativePrompt})
+	}
+	if m.formModel != "" {
+		fields = append(fields, [2]string{"model", m.formModel})
+	}
+	fields = append(fields, [2]string{"aspect_ratio", req.AspectRatio})
+	if seed != nil {
+		fields = append(fields, [2]string{"seed", strconv.FormatInt(*seed, 10)})
+	}
+	fields = append(fields, [2]string{"output_format", "png"})
+	for _, f := range fields {
+		if err := form.WriteField(f[0], f[1]); err != nil {
+			return imaged.GeneratedImage{}, err
+		}
+	}
+	if err := form.Close(); err != nil {
+		return imaged.GeneratedImage{}, err
+	}
+
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, g.baseURL+m.path, &body)
+	if err != nil {
+		return imaged.GeneratedImage{}, err
+	}
+	hreq.Header.Set("Authorization", "Bearer "+g.apiKey)
+	hreq.Header.Set("Content-Type", form.FormDataContentType())
+	hreq.Header.Set("Accept", "image/*")
+
+	data, header, err := g.do(ctx, hreq)
+	if err != nil {
+		return imaged.GeneratedImage{}, err
+	}
+	switch reason := header.Get("finish-reason"); reason {
+	case "", "SUCCESS":
+	case "CONTENT_FILTERED":
+		return imaged.GeneratedImage{}, errContentPolicy("finish-reason " + reason)
+	default:
+		return imaged.GeneratedImage{}, g.malformed(fmt.Errorf("unknown finish-reason %q", g.redact(reason)))
+	}
+	if ct := header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || !strings.HasPrefix(mt, "image/") {
+			return imaged.GeneratedImage{}, g.malformed(fmt.Errorf("the answer is %q, not an image", g.redact(ct)))
+		}
+	}
+	if len(data) == 0 {
+		return imaged.GeneratedImage{}, g.malformed(errors.New("the answer holds no image"))
+	}
+	img := imaged.GeneratedImage{Data: data}
+	if s, err := strconv.ParseInt(strings.TrimSpace(header.Get("seed")), 10, 64); err == nil {
+		img.Seed = &s
+	} else if seed != nil {
+		img.Seed = seed
+	}
+	return img, nil
+}
