@@ -1,0 +1,157 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/imaged/imaged"
+)
+
+// statuses is the one mapping from application error codes to HTTP statuses.
+var statuses = map[imaged.ErrorCode]int{
+	imaged.ENotFound:            http.StatusNotFound,
+	imaged.EUnauthorized:        http.StatusUnauthorized,
+	imaged.EValidation:          http.StatusBadRequest,
+	imaged.EUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	imaged.ETooLarge:            http.StatusRequestEntityTooLarge,
+	imaged.EInternal:            http.StatusInternalServerError,
+	imaged.EIdempotencyMissing:  http.StatusBadRequest,
+	imaged.EIdempotencyInvalid:  http.StatusBadRequest,
+	imaged.EInvalidPrompt:       http.StatusBadRequest,
+	imaged.EQuotaExceeded:       http.StatusTooManyRequests,
+	imaged.EGeneration:          http.StatusInternalServerError,
+	imaged.ERouteNotFound:       http.StatusNotFound,
+	imaged.EMethodNotAllowed:    http.StatusMethodNotAllowed,
+	imaged.EIdempotencyMismatch: http.StatusUnprocessableEntity,
+	imaged.EIdempotencyBusy:     http.StatusConflict,
+	imaged.EContentPolicy:       http.StatusBadRequest,
+	imaged.EGenerationTimeout:   http.StatusGatewayTimeout,
+	imaged.EJobNotFound:         http.StatusNotFound,
+	imaged.EUnavailable:         http.StatusServiceUnavailable,
+	imaged.EConflict:            http.StatusConflict,
+}
+
+// ErrorStatus returns the HTTP status for an application error code.
+func ErrorStatus(code imaged.ErrorCode) int {
+	if s, ok := statuses[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// successBody is the envelope of every successful JSON answer.
+type successBody struct {
+	Success    bool        `json:"success"`
+	Code       int         `json:"code"`
+	Message    string      `json:"message"`
+	Data       any         `json:"data"`
+	Pagination *pagination `json:"pagination,omitempty"`
+}
+
+// errorBody is the envelope of every failed answer.
+type errorBody struct {
+	Success   bool   `json:"success"`
+	Code      int    `json:"code"`
+	ErrorCode string `json:"errorCode"`
+	Message   string `json:"message"`
+	Timestamp string `json:"timestamp"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+type pagination struct {
+	CurrentPage int     `json:"currentPage"`
+	PageSize    int     `json:"pageSize"`
+	TotalItems  int64   `json:"totalItems"`
+	TotalPages  int64   `json:"totalPages"`
+	NextCursor  *string `json:"nextCursor"`
+}
+
+func totalPages(total int64, size int) int64 {
+	if size <= 0 {
+		return 0
+	}
+	return int64(math.Ceil(float64(total) / float64(size)))
+}
+
+// writeData writes a success envelope around data.
+func writeData(w http.ResponseWriter, status int, message string, data any) {
+	writeJSON(w, status, successBody{Success: true, Code: status, Message: message, Data: data})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		// Only a programming error gets here; answer with a valid envelope.
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{Code: status, ErrorCode: string(imaged.EInternal),
+			Message: "Internal server error", Timestamp: formatTime(time.Now())})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeError maps err to the envelope: application errors keep their code
+// and message; anything else is logged with its detail and answered as a
+// bare INTERNAL_SERVER_ERROR.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	err = classify(r.Context(), err)
+	code := imaged.ErrCode(err)
+	status := ErrorStatus(code)
+	log := loggerFrom(r.Context())
+	switch {
+	case status >= 500:
+		log.ErrorContext(r.Context(), "request failed", "status", status, "errorCode", code, "err", err)
+	default:
+		log.DebugContext(r.Context(), "request refused", "status", status, "errorCode", code, "err", err)
+	}
+	var e *imaged.Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	if code == imaged.EUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="imaged", error="invalid_token"`)
+	}
+	if code == imaged.ETooLarge {
+		// The rest of the body is not read; the connection cannot be reused.
+		w.Header().Set("Connection", "close")
+	}
+	writeJSON(w, status, errorBody{
+		Code:      status,
+		ErrorCode: string(code),
+		Message:   imaged.ErrMessage(err),
+		Timestamp: formatTime(time.Now()),
+		RequestID: requestIDFrom(r.Context()),
+	})
+}
+
+// classify turns well-known non-application errors into application errors.
+func classify(ctx context.Context, err error) error {
+	var mb *http.MaxBytesError
+	var up *imaged.UpstreamError
+	switch {
+	case errors.As(err, &mb):
+		return &imaged.Error{Code: imaged.ETooLarge, Message: "The request body is too large", Err: err}
+	case errors.As(err, new(*imaged.Error)):
+		return err
+	case errors.As(err, &up):
+		if up.Timeout {
+			return &imaged.Error{Code: imaged.EGenerationTimeout, Message: "The image provider did not answer in time", Err: err}
+		}
+		return &imaged.Error{Code: imaged.EGeneration, Message: "The image provider failed to generate the image", Err: err}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &imaged.Error{Code: imaged.EUnavailable, Message: "The service did not answer in time", Err: err}
+	case ctx.Err() != nil:
+		// The client went away; nobody reads this answer.
+		return &imaged.Error{Code: imaged.EUnavailable, Message: "Request cancelled", Err: err}
+	}
+	return err
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,166 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/generation"
+)
+
+// maxGenerateBody bounds a generation request's JSON.
+const maxGenerateBody = 64 << 10
+
+// generatedJSON is one image of a generation answer: the fields the original
+// API documented (url, mimeType, prompt, created) beside the image object.
+type generatedJSON struct {
+	imageJSON
+	MimeType string `json:"mimeType"`
+	Created  string `json:"created"`
+}
+
+type jobJSON struct {
+	ID        string          `json:"id"`
+	Status    string          `json:"status"`
+	Provider  string          `json:"provider"`
+	Model     string          `json:"model,omitempty"`
+	Prompt    string          `json:"prompt,omitempty"`
+	Attempts  int             `json:"attempts"`
+	CreatedAt string          `json:"createdAt"`
+	UpdatedAt string          `json:"updatedAt"`
+	Images    []generatedJSON `json:"images"`
+	Error     *jobErrorJSON   `json:"error,omitempty"`
+}
+
+type jobErrorJSON struct {
+	ErrorCode string `json:"errorCode"`
+	Message   string `json:"message"`
+}
+
+func (s *Server) generatedJSON(r *http.Request, imgs []*imaged.Image) []generatedJSON {
+	out := make([]generatedJSON, len(imgs))
+	for i, img := range imgs {
+		out[i] = generatedJSON{imageJSON: s.imageJSON(r, img), MimeType: img.MediaType, Created: formatTime(img.CreatedAt)}
+	}
+	return out
+}
+
+func (s *Server) jobJSON(r *http.Request, v *generation.JobView) jobJSON {
+	j := jobJSON{
+		ID:        v.ID,
+		Status:    string(v.Status),
+		Provider:  v.Provider,
+		Model:     v.Request.Model,
+		Prompt:    v.Request.Prompt,
+		Attempts:  v.Attempts,
+		CreatedAt: formatTime(v.CreatedAt),
+		UpdatedAt: formatTime(v.UpdatedAt),
+		Images:    s.generatedJSON(r, v.Images),
+	}
+	if v.Status == imaged.JobFailed {
+		j.Error = &jobErrorJSON{ErrorCode: string(v.ErrorCode), Message: v.ErrorMessage}
+	}
+	return j
+}
+
+// decodeGenerateRequest reads the JSON body strictly: unknown fields and
+// trailing data are refused, so typos do not pass silently.
+func decodeGenerateRequest(w http.ResponseWriter, r *http.Request) (generation.Request, error) {
+	var req generation.Request
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return req, imaged.Errorf(imaged.EValidation, "The body must be JSON (Content-Type: application/json)")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxGenerateBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return req, err
+		}
+		if errors.Is(err, io.EOF) {
+			return req, imaged.Errorf(imaged.EInvalidPrompt, "prompt is required")
+		}
+		return req, imaged.Errorf(imaged.EValidation, "The body is not a valid generation request: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return req, imaged.Errorf(imaged.EValidation, "The body must hold one JSON object")
+	}
+	return req, nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te) && te.Field == "":
+		return "it must be a JSON object"
+	case errors.As(err, &te):
+		return "field " + te.Field + " has the wrong type"
+	case errors.As(err, &se):
+		return "malformed JSON"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "malformed JSON"
+}
+
+// preferAsync reports whether the client asked for an asynchronous answer
+// (RFC 7240 Prefer: respond-async).
+func preferAsync(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(strings.SplitN(p, ";", 2)[0]), "respond-async") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
+	req, err := decodeGenerateRequest(w, r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	owner := imaged.OwnerFrom(r.Context())
+	if preferAsync(r) {
+		job, err := s.gen.Submit(r.Context(), owner, req)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		loc := "/api/images/generations/" + job.ID
+		w.Header().Set("Location", loc)
+		w.Header().Set("Preference-Applied", "respond-async")
+		w.Header().Set("Retry-After", "1")
+		writeData(w, http.StatusAccepted, "Generation queued", s.jobJSON(r, job))
+		return
+	}
+	imgs, err := s.gen.Generate(r.Context(), owner, req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeData(w, http.StatusOK, "OK", s.generatedJSON(r, imgs))
+}
+
+func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
+	job, err := s.gen.Job(r.Context(), imaged.OwnerFrom(r.Context()), r.PathValue("jobId"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if job.Status == imaged.JobQueued || job.Status == imaged.JobRunning {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeData(w, http.StatusOK, "OK", s.jobJSON(r, job))
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	writeData(w, http.StatusOK, "OK", s.gen.Providers())
+}

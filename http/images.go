@@ -1,0 +1,298 @@
+package http
+
+import (
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/images"
+)
+
+// imageJSON is the image object of the API contract; the first seven fields
+// never change meaning, the rest are additions.
+type imageJSON struct {
+	ID               string `json:"id"`
+	OriginalFilename string `json:"originalFilename"`
+	URL              string `json:"url"`
+	MediaType        string `json:"mediaType"`
+	FileSize         int64  `json:"fileSize"`
+	CreatedAt        string `json:"createdAt"`
+	UpdatedAt        string `json:"updatedAt"`
+
+	Width          int    `json:"width"`
+	Height         int    `json:"height"`
+	SHA256         string `json:"sha256"`
+	Source         string `json:"source"`
+	Prompt         string `json:"prompt,omitempty"`
+	NegativePrompt string `json:"negativePrompt,omitempty"`
+	Model          string `json:"model,omitempty"`
+	Provider       string `json:"provider,omitempty"`
+	AspectRatio    string `json:"aspectRatio,omitempty"`
+	Seed           *int64 `json:"seed,omitempty"`
+	RevisedPrompt  string `json:"revisedPrompt,omitempty"`
+}
+
+func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
+	j := imageJSON{
+		ID:               img.ID,
+		OriginalFilename: img.OriginalFilename,
+		URL:              s.blobURL(r, img.BlobKey),
+		MediaType:        img.MediaType,
+		FileSize:         img.Size,
+		CreatedAt:        formatTime(img.CreatedAt),
+		UpdatedAt:        formatTime(img.UpdatedAt),
+		Width:            img.Width,
+		Height:           img.Height,
+		SHA256:           img.SHA256,
+		Source:           string(img.Source),
+	}
+	if g := img.Generation; g != nil {
+		j.Prompt, j.NegativePrompt, j.Model, j.Provider = g.Prompt, g.NegativePrompt, g.Model, g.Provider
+		j.AspectRatio, j.Seed, j.RevisedPrompt = g.AspectRatio, g.Seed, g.RevisedPrompt
+	}
+	return j
+}
+
+// blobURL is the absolute URL of an image's bytes: on the configured CDN, or
+// on this service under /cdn.
+func (s *Server) blobURL(r *http.Request, key string) string {
+	if s.cdnBaseURL != "" {
+		return s.cdnBaseURL + "/" + key
+	}
+	return s.requestBase(r) + "/cdn/" + key
+}
+
+// requestBase is the configured public base URL, or the one the request
+// reached.
+func (s *Server) requestBase(r *http.Request) string {
+	if s.baseURL != "" {
+		return s.baseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
+	img, err := s.images.Get(r.Context(), imaged.OwnerFrom(r.Context()), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeData(w, http.StatusOK, "OK", s.imageJSON(r, img))
+}
+
+func (s *Server) handleDeleteImage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.images.Delete(r.Context(), imaged.OwnerFrom(r.Context()), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeData(w, http.StatusOK, "Image deleted", map[string]any{"id": id, "deleted": true})
+}
+
+func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
+	f, err := parseListQuery(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	f.Owner = imaged.OwnerFrom(r.Context())
+	page, err := s.images.List(r.Context(), f)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if f.PageSize == 0 {
+		f.PageSize = images.DefaultPageSize
+	}
+	current := f.Page
+	if f.Cursor != nil {
+		current = f.Cursor.Page
+	}
+	if current < 1 {
+		current = 1
+	}
+	data := make([]imageJSON, 0, len(page.Images))
+	for _, img := range page.Images {
+		data = append(data, s.imageJSON(r, img))
+	}
+	p := &pagination{
+		CurrentPage: current,
+		PageSize:    f.PageSize,
+		TotalItems:  page.TotalItems,
+		TotalPages:  totalPages(page.TotalItems, f.PageSize),
+	}
+	if page.Next != nil {
+		page.Next.Page = current + 1
+		c := page.Next.Encode()
+		p.NextCursor = &c
+	}
+	writeJSON(w, http.StatusOK, successBody{Success: true, Code: http.StatusOK, Message: "OK", Data: data, Pagination: p})
+}
+
+// parseListQuery reads page, pageSize, sort, search, source and cursor.
+func parseListQuery(r *http.Request) (imaged.ImageFilter, error) {
+	q := r.URL.Query()
+	var f imaged.ImageFilter
+	intParam := func(name string, min, max int) (int, error) {
+		v := q.Get(name)
+		if v == "" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min || n > max {
+			return 0, imaged.Errorf(imaged.EValidation, "%s must be a whole number from %d to %d", name, min, max)
+		}
+		return n, nil
+	}
+	var err error
+	if f.Page, err = intParam("page", 1, 1_000_000); err != nil {
+		return f, err
+	}
+	if f.PageSize, err = intParam("pageSize", 1, images.MaxPageSize); err != nil {
+		return f, err
+	}
+	switch v := strings.ToLower(q.Get("sort")); v {
+	case "", "desc":
+		f.Sort = imaged.SortDesc
+	case "asc":
+		f.Sort = imaged.SortAsc
+	default:
+		return f, imaged.Errorf(imaged.EValidation, "sort must be asc or desc")
+	}
+	switch v := q.Get("source"); v {
+	case "", string(imaged.SourceUpload), string(imaged.SourceGeneration):
+		f.Source = imaged.Source(v)
+	default:
+		return f, imaged.Errorf(imaged.EValidation, "source must be upload or generation")
+	}
+	f.Search = q.Get("search")
+	if len(f.Search) > 255 {
+		return f, imaged.Errorf(imaged.EValidation, "search must be at most 255 bytes")
+	}
+	if c := q.Get("cursor"); c != "" {
+		if f.Cursor, err = imaged.DecodeCursor(c); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// multipartOverhead is what a multipart body may carry beyond the files
+// themselves (boundaries, headers, small fields).
+const multipartOverhead = 1 << 20
+
+func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
+	imgs, err := s.receiveFiles(w, r, "file", 1)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/images/"+imgs[0].ID)
+	writeData(w, http.StatusCreated, "Image uploaded", s.imageJSON(r, imgs[0]))
+}
+
+func (s *Server) handleUploadMultiple(w http.ResponseWriter, r *http.Request) {
+	imgs, err := s.receiveFiles(w, r, "files", s.maxFiles)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	data := make([]imageJSON, len(imgs))
+	for i, img := range imgs {
+		data[i] = s.imageJSON(r, img)
+	}
+	writeData(w, http.StatusCreated, fmt.Sprintf("%d images uploaded", len(imgs)), data)
+}
+
+// receiveFiles streams the parts named field of a multipart body straight to
+// storage, one at a time, in order. It stores all of them or none: when one
+// fails, those already stored are deleted again.
+func (s *Server) receiveFiles(w http.ResponseWriter, r *http.Request, field string, max int) (stored []*imaged.Image, err error) {
+	limit := int64(max)*s.images.MaxFileSize() + multipartOverhead
+	if r.ContentLength > limit {
+		return nil, imaged.Errorf(imaged.ETooLarge, "The request body exceeds the limit of %d bytes", limit)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, imaged.Errorf(imaged.EValidation, "The body must be multipart/form-data with a %q field", field)
+	}
+	ctx := r.Context()
+	owner := imaged.OwnerFrom(ctx)
+	defer func() {
+		if err != nil {
+			for _, img := range stored {
+				if derr := s.images.Delete(ctx, owner, img.ID); derr != nil {
+					loggerFrom(ctx).ErrorContext(ctx, "rollback of a partial upload failed", "id", img.ID, "err", derr)
+				}
+			}
+			stored = nil
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if classify(ctx, err) != err {
+				return stored, err
+			}
+			return stored, imaged.Errorf(imaged.EValidation, "The multipart body is malformed")
+		}
+		if part.FormName() != field {
+			// Other fields are ignored, within the body limit.
+			_, _ = io.Copy(io.Discard, part)
+			part.Close()
+			continue
+		}
+		if len(stored) == max {
+			if max == 1 {
+				return stored, imaged.Errorf(imaged.EValidation, "Send one file in field %q; use /api/media/upload-multiple for several", field)
+			}
+			return stored, imaged.Errorf(imaged.EValidation, "At most %d files may be uploaded at once", max)
+		}
+		name := rawFilename(part)
+		img, err := s.images.Store(ctx, images.NewImage{Owner: owner, Filename: name, Source: imaged.SourceUpload}, part)
+		part.Close()
+		if err != nil {
+			if max > 1 {
+				err = withFilePrefix(err, len(stored)+1, name)
+			}
+			return stored, err
+		}
+		stored = append(stored, img)
+	}
+	if len(stored) == 0 {
+		return nil, imaged.Errorf(imaged.EValidation, "The multipart field %q with a file is required", field)
+	}
+	return stored, nil
+}
+
+// rawFilename is the filename exactly as the client sent it (Part.FileName
+// strips directories; the display name keeps them, storage never uses it).
+func rawFilename(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
+}
+
+// withFilePrefix names the failing file in an application error's message.
+func withFilePrefix(err error, n int, name string) error {
+	code := imaged.ErrCode(err)
+	if code == imaged.EInternal || code == imaged.EUnavailable {
+		return err
+	}
+	return &imaged.Error{Code: code, Message: fmt.Sprintf("File %d (%q): %s", n, name, imaged.ErrMessage(err)), Err: err}
+}

@@ -1,0 +1,166 @@
+// Package http serves the images API over HTTP: the JSON API under /api with
+// its envelope, the image bytes under /cdn, health checks and the OpenAPI
+// description. It depends on the domain and the services only, never on a
+// storage driver.
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/generation"
+	"github.com/imaged/imaged/images"
+)
+
+// Check is one dependency that /readyz asks.
+type Check struct {
+	Name string // "database", "object storage"
+	imaged.Pinger
+}
+
+// Config wires the server.
+type Config struct {
+	Images *images.Service
+	Auth   imaged.Authenticator
+	Logger *slog.Logger
+	// BaseURL is the public base of this service ("https://img.example.com"),
+	// used for image URLs; when empty it is taken from each request's Host.
+	BaseURL string
+	// CDNBaseURL, when set, is where the bytes are published: an image's url
+	// is CDNBaseURL + "/" + its key (a CDN in front of /cdn, or a public bucket).
+	CDNBaseURL string
+	// MaxFiles bounds one upload-multiple request; 10 if 0.
+	MaxFiles int
+	// Ready lists the dependencies /readyz checks.
+	Ready []Check
+	// Generation and Idempotency enable the generation endpoints.
+	Generation  *generation.Service
+	Idempotency imaged.IdempotencyStore
+}
+
+// Server is the HTTP face of the service.
+type Server struct {
+	images     *images.Service
+	auth       imaged.Authenticator
+	log        *slog.Logger
+	baseURL    string
+	cdnBaseURL string
+	maxFiles   int
+	ready      []Check
+	gen        *generation.Service
+	idem       imaged.IdempotencyStore
+	mux        *http.ServeMux
+	handler    http.Handler
+}
+
+// New returns a Server with every route registered.
+func New(cfg Config) *Server {
+	s := &Server{
+		images:     cfg.Images,
+		auth:       cfg.Auth,
+		log:        cfg.Logger,
+		baseURL:    strings.TrimRight(cfg.BaseURL, "/"),
+		cdnBaseURL: strings.TrimRight(cfg.CDNBaseURL, "/"),
+		maxFiles:   cfg.MaxFiles,
+		ready:      cfg.Ready,
+		gen:        cfg.Generation,
+		idem:       cfg.Idempotency,
+		mux:        http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.maxFiles <= 0 {
+		s.maxFiles = 10
+	}
+	s.routes()
+	s.handler = s.observe(s.mux)
+	return s
+}
+
+// Handle registers a route behind the common middleware, and behind the
+// bearer token check when auth is set.
+func (s *Server) Handle(pattern string, h http.HandlerFunc, auth bool) {
+	if auth {
+		h = s.authenticated(h)
+	}
+	s.mux.HandleFunc(pattern, h)
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+func (s *Server) routes() {
+	s.Handle("GET /healthz", s.handleHealth, false)
+	s.Handle("GET /readyz", s.handleReady, false)
+	s.Handle("GET /api/openapi.json", handleOpenAPI, false)
+
+	s.Handle("GET /api/images", s.handleListImages, true)
+	s.Handle("GET /api/images/{id}", s.handleGetImage, true)
+	s.Handle("DELETE /api/images/{id}", s.handleDeleteImage, true)
+	s.Handle("DELETE /api/media/{id}", s.handleDeleteImage, true)
+	s.Handle("POST /api/media/upload", s.handleUpload, true)
+	s.Handle("POST /api/media/upload-multiple", s.handleUploadMultiple, true)
+
+	s.Handle("GET /cdn/{key}", s.handleBlob, false)
+
+	if s.gen != nil && s.idem != nil {
+		s.Handle("GET /api/images/models", s.handleModels, true)
+		s.Handle("POST /api/images/generate", s.idempotent(false, s.handleGenerate), true)
+		s.Handle("POST /api/images/generate-with-idempotency", s.idempotent(true, s.handleGenerate), true)
+		s.Handle("GET /api/images/generations/{jobId}", s.handleGetJob, true)
+	}
+
+	s.mux.HandleFunc("/", s.handleUnmatched)
+}
+
+// handleUnmatched answers 405 (with Allow) when the path exists for other
+// methods, else 404, both in the envelope.
+func (s *Server) handleUnmatched(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, r, imaged.Errorf(imaged.EMethodNotAllowed, "Method %s is not allowed here", r.Method))
+		return
+	}
+	writeError(w, r, imaged.Errorf(imaged.ERouteNotFound, "No such route"))
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeData(w, http.StatusOK, "OK", map[string]string{"status": "ok"})
+}
+
+// handleReady pings each dependency with a bounded time.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	var failed error
+	for _, c := range s.ready {
+		if err := c.Ping(ctx); err != nil {
+			checks[c.Name] = "unavailable"
+			if failed == nil {
+				failed = imaged.Unavailable(c.Name, err)
+			}
+			continue
+		}
+		checks[c.Name] = "ok"
+	}
+	if failed != nil {
+		writeError(w, r, failed)
+		return
+	}
+	writeData(w, http.StatusOK, "OK", map[string]any{"status": "ready", "checks": checks})
+}
