@@ -1,0 +1,151 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is everything the commands read. Each field is one setting below:
+// a flag and an IMAGED_* variable (the README's configuration table lists them).
+type config struct {
+	Addr            string
+	DataDir         string
+	BaseURL         string
+	PublicURL       string
+	LogLevel        string
+	LogFormat       string
+	JWTSecret       string
+	JWKSURL         string
+	JWTIssuer       string
+	JWTAudience     string
+	MaxFileSize     int64
+	MaxPixels       int64
+	MaxFiles        int
+	DevToken        string
+	ShutdownTimeout time.Duration
+	DatabaseURL     string
+
+	QuotaPerDay       int
+	QuotaConcurrent   int
+	GenerationTimeout time.Duration
+	Workers           int
+	DefaultProvider   string
+}
+
+// setting binds one config field to a flag and an environment variable.
+type setting struct {
+	flag, env, def, help string
+	set                  func(c *config, v string) error
+}
+
+func str(p func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error { *p(c) = v; return nil }
+}
+
+func integer(name string, min int64, p func(*config) *int64) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < min {
+			return fmt.Errorf("%s must be a whole number of at least %d, got %q", name, min, v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func smallInt(name string, min int, p func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < min {
+			return fmt.Errorf("%s must be a whole number of at least %d, got %q", name, min, v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func duration(name string, p func(*config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%s must be a positive duration such as 30s, got %q", name, v)
+		}
+		*p(c) = d
+		return nil
+	}
+}
+
+var settings = []setting{
+	{"addr", "IMAGED_ADDR", "127.0.0.1:8080", "address to listen on", str(func(c *config) *string { return &c.Addr })},
+	{"data-dir", "IMAGED_DATA_DIR", "./data", "directory for the SQLite file, the blobs and the generated secret", str(func(c *config) *string { return &c.DataDir })},
+	{"base-url", "IMAGED_BASE_URL", "", "public base URL of this service, for image URLs (default: the request's Host)", str(func(c *config) *string { return &c.BaseURL })},
+	{"public-url", "IMAGED_PUBLIC_URL", "", "public base URL of a CDN or bucket that serves the blobs; image URLs point there", str(func(c *config) *string { return &c.PublicURL })},
+	{"log-level", "IMAGED_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
+	{"log-format", "IMAGED_LOG_FORMAT", "text", "text or json", str(func(c *config) *string { return &c.LogFormat })},
+	{"jwt-secret", "IMAGED_JWT_SECRET", "", "HS256 secret, at least 32 bytes (default: a random one kept in the data directory)", str(func(c *config) *string { return &c.JWTSecret })},
+	{"jwks-url", "IMAGED_JWKS_URL", "", "JWKS URL for RS256/ES256 tokens (Keycloak: {issuer}/protocol/openid-connect/certs)", str(func(c *config) *string { return &c.JWKSURL })},
+	{"jwt-issuer", "IMAGED_JWT_ISSUER", "", "required iss claim, if set", str(func(c *config) *string { return &c.JWTIssuer })},
+	{"jwt-audience", "IMAGED_JWT_AUDIENCE", "", "required aud claim, if set", str(func(c *config) *string { return &c.JWTAudience })},
+	{"max-file-size", "IMAGED_MAX_FILE_SIZE", "20971520", "largest accepted image in bytes", integer("max-file-size", 1, func(c *config) *int64 { return &c.MaxFileSize })},
+	{"max-pixels", "IMAGED_MAX_PIXELS", "50000000", "largest accepted image in pixels (width x height)", integer("max-pixels", 1, func(c *config) *int64 { return &c.MaxPixels })},
+	{"max-files", "IMAGED_MAX_FILES", "10", "most files in one upload-multiple request", smallInt("max-files", 1, func(c *config) *int { return &c.MaxFiles })},
+	{"dev-token", "IMAGED_DEV_TOKEN", "auto", "print a ready-to-use token at start: auto (only with the generated secret), true or false", str(func(c *config) *string { return &c.DevToken })},
+	{"shutdown-timeout", "IMAGED_SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may finish on shutdown", duration("shutdown-timeout", func(c *config) *time.Duration { return &c.ShutdownTimeout })},
+	{"database-url", "IMAGED_DATABASE_URL", "", "postgres://... keeps metadata in PostgreSQL (default: SQLite in the data directory)", str(func(c *config) *string { return &c.DatabaseURL })},
+	{"quota-images-per-day", "IMAGED_QUOTA_IMAGES_PER_DAY", "0", "generated images per owner per rolling 24 hours (0: unlimited)", smallInt("quota-images-per-day", 0, func(c *config) *int { return &c.QuotaPerDay })},
+	{"quota-concurrent", "IMAGED_QUOTA_CONCURRENT", "0", "generations running at once per owner (0: unlimited)", smallInt("quota-concurrent", 0, func(c *config) *int { return &c.QuotaConcurrent })},
+	{"generation-timeout", "IMAGED_GENERATION_TIMEOUT", "120s", "longest a generation may take", duration("generation-timeout", func(c *config) *time.Duration { return &c.GenerationTimeout })},
+	{"workers", "IMAGED_WORKERS", "2", "asynchronous generation jobs this replica runs at once", smallInt("workers", 1, func(c *config) *int { return &c.Workers })},
+	{"default-provider", "IMAGED_DEFAULT_PROVIDER", "builtin", "provider used when a request names none", str(func(c *config) *string { return &c.DefaultProvider })},
+}
+
+// newFlagSet declares the named settings (all when names is empty) as flags
+// whose defaults come from the environment, then the built-in default.
+// After fs.Parse, call apply to fill the config.
+func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names ...string) (fs *flag.FlagSet, apply func() (*config, error)) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	type bound struct {
+		s   setting
+		val *string
+	}
+	var all []bound
+	for _, s := range settings {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+		}
+		b := bound{s: s, val: new(string)}
+		*b.val = v
+		if len(names) == 0 || contains(names, s.flag) {
+			shown := s.def
+			fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, shown), func(x string) error {
+				*b.val = x
+				return nil
+			})
+		}
+		all = append(all, b)
+	}
+	return fs, func() (*config, error) {
+		c := &config{}
+		for _, b := range all {
+			if err := b.s.set(c, *b.val); err != nil {
+				return nil, err
+			}
+		}
+		return c, nil
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/generation"
+	imhttp "github.com/imaged/imaged/http"
+	"github.com/imaged/imaged/images"
+	"github.com/imaged/imaged/jwtauth"
+)
+
+// serve runs the service until ctx is cancelled (SIGINT, SIGTERM), then
+// drains in-flight requests within the shutdown timeout.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, apply := newFlagSet("imaged serve", getenv, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := apply()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+
+	b, err := openBackends(ctx, cfg, getenv)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	secret, generated, err := hmacSecret(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.JWKSURL != "" && cfg.JWTSecret == "" {
+		// With an identity provider, the data-directory secret still signs
+		// `imaged token` tokens for operators.
+		log.Info("accepting tokens from the JWKS and from the data-directory secret", "jwks", cfg.JWKSURL)
+	}
+	auth, err := jwtauth.New(ctx, jwtauth.Config{
+		HMACSecret: secret,
+		JWKSURL:    cfg.JWKSURL,
+		Issuer:     cfg.JWTIssuer,
+		Audience:   cfg.JWTAudience,
+	})
+	if err != nil {
+		return fmt.Errorf("authentication: %w", err)
+	}
+
+	imgs := images.New(b.db, b.blobs, images.Config{
+		MaxFileSize: cfg.MaxFileSize,
+		MaxPixels:   cfg.MaxPixels,
+		Logger:      log,
+	})
+	provs, err := providers(getenv, log)
+	if err != nil {
+		return err
+	}
+	gen, err := generation.New(imgs, b.db, b.db, generation.Config{
+		Providers:       provs,
+		DefaultProvider: cfg.DefaultProvider,
+		Quota:           imaged.QuotaLimits{ImagesPerDay: cfg.QuotaPerDay, Concurrent: cfg.QuotaConcurrent},
+		Timeout:         cfg.GenerationTimeout,
+		Workers:         cfg.Workers,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	workers := gen.StartWorkers(ctx)
+	defer workers.Stop(cfg.ShutdownTimeout)
+
+	srv := imhttp.New(imhttp.Config{
+		Images:      imgs,
+		Auth:        auth,
+		Logger:      log,
+		BaseURL:     cfg.BaseURL,
+		CDNBaseURL:  cfg.PublicURL,
+		MaxFiles:    cfg.MaxFiles,
+		Ready:       b.ready,
+		Generation:  gen,
+		Idempotency: b.db,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Minute, // large uploads on slow links
+		WriteTimeout:      10 * time.Minute, // large downloads and slow generations
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	base := "http://" + ln.Addr().String()
+	log.Info("imaged listening", "addr", base, "storage", b.where, "version", version)
+	printBanner(stdout, cfg, base, secret, generated)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// printBanner tells a person where the service listens and, on the embedded
+// default, gives a token and a curl line to start with.
+func printBanner(w io.Writer, cfg *config, base string, secret []byte, generated bool) {
+	fmt.Fprintf(w, "imaged %s listening on %s\n", version, base)
+	show := cfg.DevToken == "true" || (cfg.DevToken == "auto" && generated)
+	if !show {
+		return
+	}
+	tok, err := jwtauth.Mint(secret, "local-user", 24*time.Hour, time.Now())
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(w, "\nA token for the subject \"local-user\", valid 24h (more with: imaged token --sub NAME):\n\n  export TOKEN=%s\n\n", tok)
+	fmt.Fprintf(w, "Try:\n  curl -s -H \"Authorization: Bearer $TOKEN\" -F file=@picture.png %s/api/media/upload\n", base)
+	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/images\n\n", base)
+}
+
+func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level must be debug, info, warn or error, got %q", cfg.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(cfg.LogFormat) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format must be text or json, got %q", cfg.LogFormat)
+}
