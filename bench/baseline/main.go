@@ -1,0 +1,73 @@
+// Command baseline is the reference server of the imaged benchmark: a bare
+// net/http server that answers every request with the same constant JSON
+// body of -size bytes, the size of imaged's GET /api/images/{id} answer. It
+// runs as a process of its own, like imaged, so that both compete with the
+// load generator for the CPUs in the same way.
+//
+//	baseline -addr 127.0.0.1:PORT -size BYTES
+//
+// It serves until SIGINT or SIGTERM.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
+	size := flag.Int("size", 512, "bytes in the body of every answer (at least 16)")
+	flag.Parse()
+	if *size < 16 {
+		fmt.Fprintln(os.Stderr, "baseline: -size must be at least 16")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, *addr, body(*size)); err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		os.Exit(1)
+	}
+}
+
+// body is a valid JSON document of exactly n bytes, newline included, like
+// imaged's answers.
+func body(n int) []byte {
+	const head, tail = `{"data":"`, "\"}\n"
+	b := []byte(head)
+	b = append(b, bytes.Repeat([]byte("x"), n-len(head)-len(tail))...)
+	return append(b, tail...)
+}
+
+func serve(ctx context.Context, addr string, b []byte) error {
+	length := strconv.Itoa(len(b))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", length)
+		w.WriteHeader(http.StatusOK)
+		w.Write(b)
+	})
+	hs := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

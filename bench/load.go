@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/bits"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// load says how to drive a server.
+type load struct {
+	Conns  int           // concurrent connections, one goroutine each
+	Warmup time.Duration // requests finished before this are not counted
+	Dur    time.Duration // the measured window after the warm-up
+	// ServerPID, when set, is the server's process, whose CPU time over
+	// the measured window is reported next to the load generator's.
+	ServerPID int
+}
+
+// target is what the load generator asks for: next returns the URL of the
+// next request, picked with the worker's own random source.
+type target struct {
+	next   func(r *rand.Rand) string
+	header http.Header
+	want   int // the status that counts as success
+}
+
+// result is what one load run measured.
+type result struct {
+	Requests int64 // successful requests finished in the window
+	Errors   int64 // failed requests (other status, transport error), warm-up included
+	FirstErr string
+	Elapsed  time.Duration
+	Latency  *histogram
+	// ServerCPU and ClientCPU are the CPU time the server process and the
+	// whole benchmark process (the load generator) used in the window, and
+	// OtherCPU what every other process of the machine used; 0 when unknown.
+	ServerCPU, ClientCPU, OtherCPU time.Duration
+}
+
+func (r *result) throughput() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+
+// cpuPerRequest is the server's CPU time per successful request.
+func (r *result) cpuPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.ServerCPU / time.Duration(r.Requests)
+}
+
+// run drives t with l.Conns workers. Each worker has its own keep-alive
+// client and connection and sends requests back to back; each request's
+// latency is recorded in the worker's histogram if it finished inside the
+// measured window.
+func (l load) run(ctx context.Context, t target) *result {
+	start := time.Now()
+	from, until := start.Add(l.Warmup), start.Add(l.Warmup+l.Dur)
+	type worker struct {
+		ok, errs int64
+		firstErr string
+		h        *histogram
+	}
+	ws := make([]worker, l.Conns)
+	var wg sync.WaitGroup
+	cpu := make(chan [3]time.Duration, 1)
+	go func() { cpu <- l.cpuOver(ctx, from, until) }()
+	for i := range ws {
+		w := &ws[i]
+		w.h = newHistogram()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := &http.Transport{
+				MaxIdleConns:        l.Conns,
+				MaxIdleConnsPerHost: l.Conns,
+				IdleConnTimeout:     time.Minute,
+				DisableCompression:  true,
+			}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			rnd := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(i)))
+			header := t.header.Clone()
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.next(rnd), nil)
+				var resp *http.Response
+				if err == nil {
+					req.Header = header
+					resp, err = client.Do(req)
+				}
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != t.want {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				t1 := time.Now()
+				if t1.After(until) {
+					return
+				}
+				if err != nil {
+					if w.errs == 0 {
+						w.firstErr = err.Error()
+					}
+					w.errs++
+					continue
+				}
+				if t1.After(from) {
+					w.ok++
+					w.h.record(t1.Sub(t0))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	res := &result{Elapsed: l.Dur, Latency: newHistogram()}
+	if ctx.Err() != nil {
+		res.Elapsed = max(time.Since(from), time.Millisecond)
+	}
+	c := <-cpu
+	res.ServerCPU, res.ClientCPU, res.OtherCPU = c[0], c[1], max(c[2]-c[0]-c[1], 0)
+	for i := range ws {
+		res.Requests += ws[i].ok
+		res.Errors += ws[i].errs
+		if res.FirstErr == "" {
+			res.FirstErr = ws[i].firstErr
+		}
+		res.Latency.merge(ws[i].h)
+	}
+	return res
+}
+
+// cpuOver measures the CPU time the server, this process and the whole
+// machine use between from and until; zeros if it cannot.
+func (l load) cpuOver(ctx context.Context, from, until time.Time) [3]time.Duration {
+	sample := func() (s [3]time.Duration, err error) {
+		if l.ServerPID != 0 {
+			if s[0], err = cpuTime(l.ServerPID); err != nil {
+				return s, err
+			}
+		}
+		if s[1], err = cpuTime(os.Getpid()); err != nil {
+			return s, err
+		}
+		s[2], err = machineBusy()
+		return s, err
+	}
+	wait := func(t time.Time) bool {
+		select {
+		case <-time.After(time.Until(t)):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !wait(from) {
+		return [3]time.Duration{}
+	}
+	s0, err := sample()
+	if err != nil || !wait(until) {
+		return [3]time.Duration{}
+	}
+	s1, err := sample()
+	if err != nil {
+		return [3]time.Duration{}
+	}
+	return [3]time.Duration{s1[0] - s0[0], s1[1] - s0[1], s1[2] - s0[2]}
+}
+
+// histogram counts durations in log-linear buckets, like HdrHistogram: exact
+// below 128ns, then 128 buckets per power of two, so any quantile is within
+// 0.8% of the true value. Recording does not allocate.
+type histogram struct {
+	counts []int64
+	total  int64
+}
+
+const subBits = 7 // 1<<subBits buckets per power of two
+
+func newHistogram() *histogram {
+	return &histogram{counts: make([]int64, (64-subBits+1)<<subBits)}
+}
+
+func bucketOf(v uint64) int {
+	if v < 1<<subBits {
+		return int(v)
+	}
+	shift := bits.Len64(v) - subBits - 1
+	return (shift+1)<<subBits + int(v>>shift) - 1<<subBits
+}
+
+// bucketMid is the value in the middle of bucket i.
+func bucketMid(i int) uint64 {
+	if i < 1<<subBits {
+		return uint64(i)
+	}
+	shift := i>>subBits - 1
+	lo := uint64(i&(1<<subBits-1)+1<<subBits) << shift
+	return lo + (uint64(1)<<shift)/2
+}
+
+func (h *histogram) record(d time.Duration) {
+	h.counts[bucketOf(uint64(max(d, 0)))]++
+	h.total++
+}
+
+func (h *histogram) merge(o *histogram) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.total += o.total
+}
+
+// quantile returns the duration below which a fraction q of the recorded
+// durations fall.
+func (h *histogram) quantile(q float64) time.Duration {
+	if h.total == 0 {
+		return 0
+	}
+	rank := int64(q*float64(h.total) + 0.5)
+	rank = min(max(rank, 1), h.total)
+	var seen int64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			return time.Duration(bucketMid(i))
+		}
+	}
+	return 0
+}
