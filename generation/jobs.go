@@ -161,12 +161,12 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 	var p jobPayload
 	if err := json.Unmarshal(job.Request, &p); err != nil {
 		job.Status, job.ErrorCode, job.ErrorMessage = imaged.JobFailed, imaged.EGeneration, "The job is corrupt"
-		return true, s.jobs.FinishJob(ctx, job, s.cfg.WorkerID)
+		return true, s.finishJob(ctx, job)
 	}
 	if job.Attempts > s.cfg.MaxJobAttempts {
 		job.Status, job.ErrorCode, job.ErrorMessage = imaged.JobFailed, imaged.EGeneration, "The generation was interrupted too many times"
 		s.finishQuota(ctx, p.Reservation, 0)
-		return true, s.jobs.FinishJob(ctx, job, s.cfg.WorkerID)
+		return true, s.finishJob(ctx, job)
 	}
 
 	// Keep the lease while running.
@@ -180,10 +180,17 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 			case <-rctx.Done():
 				return
 			case <-t.C:
-				if err := s.jobs.ExtendJob(rctx, job.ID, s.cfg.WorkerID, s.cfg.Now().Add(s.lease())); err != nil && rctx.Err() == nil {
-					log.WarnContext(rctx, "job lease lost", "err", err)
+				err := s.jobs.ExtendJob(rctx, job.ID, s.cfg.WorkerID, s.cfg.Now().Add(s.lease()))
+				switch {
+				case err == nil, rctx.Err() != nil:
+				case imaged.ErrCode(err) == imaged.EConflict:
+					log.WarnContext(rctx, "job lease lost; stopping", "err", err)
 					stop()
 					return
+				default:
+					// A passing database failure: the lease still has time,
+					// try again at the next tick.
+					log.WarnContext(rctx, "job lease not extended", "err", err)
 				}
 			}
 		}
@@ -200,7 +207,7 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		job.Status, job.ImageIDs = imaged.JobQueued, nil
-		if err := s.jobs.FinishJob(hctx, job, s.cfg.WorkerID); err != nil {
+		if err := s.finishJob(hctx, job); err != nil {
 			log.WarnContext(hctx, "job not handed back; it runs again when its lease passes", "err", err)
 		}
 		return true, ctx.Err()
@@ -218,13 +225,19 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if ferr := s.jobs.FinishJob(fctx, job, s.cfg.WorkerID); ferr != nil {
+	if ferr := s.finishJob(fctx, job); ferr != nil {
 		// Someone else holds the job now; our images would be duplicates.
 		s.discard(ctx, job.Owner, imgs)
 		return true, ferr
 	}
 	s.finishQuota(ctx, p.Reservation, len(imgs))
 	return true, nil
+}
+
+// finishJob records the outcome of job, which this worker holds, as of now.
+func (s *Service) finishJob(ctx context.Context, job *imaged.Job) error {
+	job.UpdatedAt = s.cfg.Now().UTC().Truncate(time.Microsecond)
+	return s.jobs.FinishJob(ctx, job, s.cfg.WorkerID)
 }
 
 // classifyUpstream turns provider failures into the application errors a

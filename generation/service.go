@@ -166,6 +166,9 @@ func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imag
 	if len(made) == 0 {
 		return nil, imaged.Errorf(imaged.EGeneration, "The provider returned no image")
 	}
+	if len(made) > res.req.N {
+		made = made[:res.req.N] // only what was asked (and reserved) is kept
+	}
 	var stored []*imaged.Image
 	for _, g := range made {
 		gen := &imaged.Generation{
@@ -215,10 +218,7 @@ func (s *Service) callProvider(ctx context.Context, res *resolved) ([]imaged.Gen
 		}
 		var up *imaged.UpstreamError
 		if ctx.Err() != nil {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, &imaged.Error{Code: imaged.EGenerationTimeout, Message: "The image provider did not answer in time", Err: err}
-			}
-			return nil, ctx.Err()
+			return nil, ended(ctx, err)
 		}
 		if !errors.As(err, &up) || !up.Retryable || attempt >= s.cfg.MaxAttempts {
 			return nil, err
@@ -235,9 +235,19 @@ func (s *Service) callProvider(ctx context.Context, res *resolved) ([]imaged.Gen
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return nil, ended(ctx, err)
 		case <-t.C:
 		}
 		delay *= 2
 	}
+}
+
+// ended is the error of a provider call cut short by the end of ctx: a
+// timeout when the deadline passed, the cancellation otherwise. last is the
+// provider's last failure, kept as the cause.
+func ended(ctx context.Context, last error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &imaged.Error{Code: imaged.EGenerationTimeout, Message: "The image provider did not answer in time", Err: last}
+	}
+	return ctx.Err()
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/images"
@@ -230,8 +232,11 @@ func (s *Server) receiveFiles(w http.ResponseWriter, r *http.Request, field stri
 	owner := imaged.OwnerFrom(ctx)
 	defer func() {
 		if err != nil {
+			// The client may be gone: roll back regardless.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
 			for _, img := range stored {
-				if derr := s.images.Delete(ctx, owner, img.ID); derr != nil {
+				if derr := s.images.Delete(rctx, owner, img.ID); derr != nil {
 					loggerFrom(ctx).ErrorContext(ctx, "rollback of a partial upload failed", "id", img.ID, "err", derr)
 				}
 			}
