@@ -28,6 +28,8 @@ type config struct {
 	DevToken        string
 	ShutdownTimeout time.Duration
 	DatabaseURL     string
+	DBMaxConns      int
+	DBQueryTimeout  time.Duration
 
 	QuotaPerDay       int
 	QuotaConcurrent   int
@@ -96,6 +98,8 @@ var settings = []setting{
 	{"dev-token", "IMAGED_DEV_TOKEN", "auto", "print a ready-to-use token at start: auto (only with the generated secret), true or false", str(func(c *config) *string { return &c.DevToken })},
 	{"shutdown-timeout", "IMAGED_SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may finish on shutdown", duration("shutdown-timeout", func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 	{"database-url", "IMAGED_DATABASE_URL", "", "postgres://... keeps metadata in PostgreSQL (default: SQLite in the data directory)", str(func(c *config) *string { return &c.DatabaseURL })},
+	{"db-max-conns", "IMAGED_DB_MAX_CONNS", "10", "PostgreSQL connections per replica", smallInt("db-max-conns", 1, func(c *config) *int { return &c.DBMaxConns })},
+	{"db-timeout", "IMAGED_DB_TIMEOUT", "5s", "bound on one PostgreSQL operation (and on connecting); past it the request answers 503", duration("db-timeout", func(c *config) *time.Duration { return &c.DBQueryTimeout })},
 	{"quota-images-per-day", "IMAGED_QUOTA_IMAGES_PER_DAY", "0", "generated images per owner per rolling 24 hours (0: unlimited)", smallInt("quota-images-per-day", 0, func(c *config) *int { return &c.QuotaPerDay })},
 	{"quota-concurrent", "IMAGED_QUOTA_CONCURRENT", "0", "generations running at once per owner (0: unlimited)", smallInt("quota-concurrent", 0, func(c *config) *int { return &c.QuotaConcurrent })},
 	{"generation-timeout", "IMAGED_GENERATION_TIMEOUT", "120s", "longest a generation may take", duration("generation-timeout", func(c *config) *time.Duration { return &c.GenerationTimeout })},

@@ -55,7 +55,12 @@ func openBackends(ctx context.Context, cfg *config, getenv func(string) string) 
 	var metaWhere, blobWhere string
 	switch {
 	case strings.HasPrefix(cfg.DatabaseURL, "postgres://"), strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
-		pcfg := postgres.Config{URL: cfg.DatabaseURL}
+		pcfg := postgres.Config{
+			URL:            cfg.DatabaseURL,
+			MaxConns:       int32(cfg.DBMaxConns),
+			QueryTimeout:   cfg.DBQueryTimeout,
+			ConnectTimeout: cfg.DBQueryTimeout,
+		}
 		db, err := postgres.Open(ctx, pcfg)
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
