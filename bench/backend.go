@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base32"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/fsblob"
@@ -13,96 +20,169 @@ import (
 )
 
 // backend is one storage configuration imaged can run on. The benchmark
-// seeds it directly through the store packages, then starts imaged on it
-// with env. To measure another database (PostgreSQL: IMAGED_DATABASE_URL and
-// postgres.Open) or blob store (S3: IMAGED_S3_* and s3.Open), add a backend
-// next to sqliteBackend and choose it from a flag in main; the seeding and
-// every measurement stay the same.
+// seeds it directly, then starts imaged on it with env; every measurement is
+// the same on every backend. sqliteBackend is the embedded default,
+// postgresBackend (postgres.go) PostgreSQL with local or S3 blobs.
 type backend struct {
 	name string
 	// env is what imaged needs, beyond --data-dir, to use this backend.
 	env []string
-	// openImages opens the metadata store imaged will use.
-	openImages func(ctx context.Context, dataDir string) (imaged.ImageStore, func(), error)
 	// openBlobs opens the blob store imaged will use.
 	openBlobs func(ctx context.Context, dataDir string) (imaged.BlobStore, error)
+	// store writes the images of s (imaged's metadata store must then
+	// answer for them as if it had created them).
+	store func(ctx context.Context, dataDir string, s *seedSet, progress func(done int)) error
+	// explain, when set, prints how the database runs the listing of owner
+	// at cursor c.
+	explain func(ctx context.Context, w io.Writer, owner string, c *imaged.Cursor, pageSize int) error
+	// close releases what the backend holds (a PostgreSQL schema).
+	close func()
+	// dbPID is the database server's main process when it runs on this
+	// machine (PostgreSQL's postmaster), whose CPU time is measured too.
+	dbPID int
 }
 
 // sqliteBackend is the embedded default: SQLite and blobs in the data
-// directory.
+// directory. It is seeded through the store's CreateImage, one image at a
+// time, as imaged would have written them.
 func sqliteBackend() *backend {
 	return &backend{
-		name: "sqlite",
-		openImages: func(ctx context.Context, dataDir string) (imaged.ImageStore, func(), error) {
+		name:      "sqlite",
+		openBlobs: localBlobs,
+		store: func(ctx context.Context, dataDir string, s *seedSet, progress func(int)) error {
 			db, err := sqlite.Open(ctx, filepath.Join(dataDir, "imaged.db"))
 			if err != nil {
-				return nil, nil, err
+				return fmt.Errorf("open sqlite: %w", err)
 			}
-			return db, func() { db.Close() }, nil
+			defer db.Close()
+			for i := range s.n {
+				if err := db.CreateImage(ctx, s.image(i)); err != nil {
+					return fmt.Errorf("create image %d: %w", i, err)
+				}
+				if (i+1)%10000 == 0 {
+					progress(i + 1)
+				}
+			}
+			return nil
 		},
-		openBlobs: func(ctx context.Context, dataDir string) (imaged.BlobStore, error) {
-			return fsblob.Open(filepath.Join(dataDir, "blobs"))
-		},
+		close: func() {},
 	}
 }
 
-// seeded is what seed stored: the images of one owner, oldest first.
-type seeded struct {
-	owner  string
-	images []*imaged.Image
-	took   time.Duration
+func localBlobs(_ context.Context, dataDir string) (imaged.BlobStore, error) {
+	return fsblob.Open(filepath.Join(dataDir, "blobs"))
 }
 
-// seedImages stores n images of owner in b, as imaged would have: the first
-// one with real bytes (png) in the blob store, the others sharing its
-// metadata but with keys of their own. Their creation times are one
-// millisecond apart and in the past, so listings have a well-defined order.
-func seedImages(ctx context.Context, b *backend, dataDir, owner string, n int, png []byte, width, height int, sha string, progress func(done int)) (*seeded, error) {
-	store, closeStore, err := b.openImages(ctx, dataDir)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", b.name, err)
+// seedSet is n images of one owner, oldest first, created one millisecond
+// apart and ending just before the set was made, so listings have a
+// well-defined order. Each id is a UUIDv7 of its image's creation time, so
+// ids sort as the creation times do. Image i is a function of i alone (its
+// random parts come from a generator keyed by the set and i): a million
+// images need not be held in memory.
+//
+// Image 0 has real bytes (png) in the blob store; the others share its
+// metadata but have blob keys of their own with nothing behind them.
+type seedSet struct {
+	owner         string
+	n             int
+	first         time.Time
+	key           uint64
+	realKey       string
+	png           []byte
+	width, height int
+	sha           string
+}
+
+func newSeedSet(owner string, n int, png []byte, width, height int, sha string) *seedSet {
+	return &seedSet{
+		owner:   owner,
+		n:       n,
+		first:   time.Now().Add(-time.Duration(n+1) * time.Millisecond).UTC().Truncate(time.Millisecond),
+		key:     rand.Uint64(),
+		realKey: imaged.NewBlobKey("png"),
+		png:     png,
+		width:   width,
+		height:  height,
+		sha:     sha,
 	}
-	defer closeStore()
+}
+
+// image returns image i of the set.
+func (s *seedSet) image(i int) *imaged.Image {
+	at := s.first.Add(time.Duration(i) * time.Millisecond)
+	r := rand.New(rand.NewPCG(s.key, uint64(i)))
+	key := s.realKey
+	if i > 0 {
+		key = blobKey(r)
+	}
+	return &imaged.Image{
+		ID:               uuidV7(at, r),
+		Owner:            s.owner,
+		OriginalFilename: fmt.Sprintf("seed-%07d.png", i),
+		MediaType:        "image/png",
+		Size:             int64(len(s.png)),
+		Width:            s.width,
+		Height:           s.height,
+		SHA256:           s.sha,
+		BlobKey:          key,
+		Source:           imaged.SourceUpload,
+		CreatedAt:        at,
+		UpdatedAt:        at,
+	}
+}
+
+// ids returns the ids of the set's images, oldest first.
+func (s *seedSet) ids() []string {
+	ids := make([]string, s.n)
+	for i := range ids {
+		ids[i] = s.image(i).ID
+	}
+	return ids
+}
+
+// atDepth returns the index of the image at position k of the listing,
+// newest first.
+func (s *seedSet) atDepth(k int) int { return s.n - 1 - k }
+
+// uuidV7 is the canonical text of a UUIDv7 whose timestamp is at, as
+// imaged.NewID makes them.
+func uuidV7(at time.Time, r *rand.Rand) string {
+	var u uuid.UUID
+	binary.BigEndian.PutUint64(u[0:8], uint64(at.UnixMilli())<<16) // 48 bits of milliseconds
+	binary.BigEndian.PutUint64(u[6:14], r.Uint64())
+	binary.BigEndian.PutUint16(u[14:16], uint16(r.Uint32()))
+	u[6] = 0x70 | u[6]&0x0f // version 7
+	u[8] = 0x80 | u[8]&0x3f // RFC 9562 variant
+	return u.String()
+}
+
+var keyEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// blobKey is a key of the form imaged.NewBlobKey("png") makes, from r.
+func blobKey(r *rand.Rand) string {
+	var b [20]byte
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return strings.ToLower(keyEncoding.EncodeToString(b[:])) + ".png"
+}
+
+// seed stores s in b, with the bytes of its image 0 in b's blob store, and
+// returns how long that took.
+func seed(ctx context.Context, b *backend, dataDir string, s *seedSet) (time.Duration, error) {
+	start := time.Now()
 	blobs, err := b.openBlobs(ctx, dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("open blob store: %w", err)
+		return 0, fmt.Errorf("open blob store: %w", err)
 	}
-
-	start := time.Now()
-	realKey := imaged.NewBlobKey("png")
-	if _, err := blobs.Put(ctx, realKey, bytes.NewReader(png)); err != nil {
-		return nil, fmt.Errorf("put blob: %w", err)
+	if _, err := blobs.Put(ctx, s.realKey, bytes.NewReader(s.png)); err != nil {
+		return 0, fmt.Errorf("put blob: %w", err)
 	}
-	s := &seeded{owner: owner, images: make([]*imaged.Image, 0, n)}
-	first := start.Add(-time.Duration(n+1) * time.Millisecond).UTC().Truncate(time.Millisecond)
-	for i := range n {
-		at := first.Add(time.Duration(i) * time.Millisecond)
-		key := realKey
-		if i > 0 {
-			key = imaged.NewBlobKey("png")
-		}
-		img := &imaged.Image{
-			ID:               imaged.NewID(),
-			Owner:            owner,
-			OriginalFilename: fmt.Sprintf("seed-%07d.png", i),
-			MediaType:        "image/png",
-			Size:             int64(len(png)),
-			Width:            width,
-			Height:           height,
-			SHA256:           sha,
-			BlobKey:          key,
-			Source:           imaged.SourceUpload,
-			CreatedAt:        at,
-			UpdatedAt:        at,
-		}
-		if err := store.CreateImage(ctx, img); err != nil {
-			return nil, fmt.Errorf("create image %d: %w", i, err)
-		}
-		s.images = append(s.images, img)
-		if progress != nil && (i+1)%10000 == 0 {
-			progress(i + 1)
-		}
+	err = b.store(ctx, dataDir, s, func(done int) {
+		progress("  %s: %d of %d images of %q seeded", b.name, done, s.n, s.owner)
+	})
+	if err != nil {
+		return 0, err
 	}
-	s.took = time.Since(start)
-	return s, nil
+	return time.Since(start), nil
 }

@@ -20,6 +20,9 @@ type load struct {
 	// ServerPID, when set, is the server's process, whose CPU time over
 	// the measured window is reported next to the load generator's.
 	ServerPID int
+	// DatabasePID, when set, is the PostgreSQL server imaged uses: the CPU
+	// time of its postmaster and backends is reported too.
+	DatabasePID int
 }
 
 // target is what the load generator asks for: next returns the URL of the
@@ -37,20 +40,27 @@ type result struct {
 	FirstErr string
 	Elapsed  time.Duration
 	Latency  *histogram
-	// ServerCPU and ClientCPU are the CPU time the server process and the
-	// whole benchmark process (the load generator) used in the window, and
+	// ServerCPU, DatabaseCPU and ClientCPU are the CPU time the server
+	// process, its database server (PostgreSQL, all processes) and the whole
+	// benchmark process (the load generator) used in the window, and
 	// OtherCPU what every other process of the machine used; 0 when unknown.
-	ServerCPU, ClientCPU, OtherCPU time.Duration
+	ServerCPU, DatabaseCPU, ClientCPU, OtherCPU time.Duration
+	Database                                    bool // DatabaseCPU was measured
 }
 
 func (r *result) throughput() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
 
 // cpuPerRequest is the server's CPU time per successful request.
-func (r *result) cpuPerRequest() time.Duration {
+func (r *result) cpuPerRequest() time.Duration { return r.perRequest(r.ServerCPU) }
+
+// dbCPUPerRequest is the database server's CPU time per successful request.
+func (r *result) dbCPUPerRequest() time.Duration { return r.perRequest(r.DatabaseCPU) }
+
+func (r *result) perRequest(d time.Duration) time.Duration {
 	if r.Requests == 0 {
 		return 0
 	}
-	return r.ServerCPU / time.Duration(r.Requests)
+	return d / time.Duration(r.Requests)
 }
 
 // run drives t with l.Conns workers. Each worker has its own keep-alive
@@ -67,7 +77,7 @@ func (l load) run(ctx context.Context, t target) *result {
 	}
 	ws := make([]worker, l.Conns)
 	var wg sync.WaitGroup
-	cpu := make(chan [3]time.Duration, 1)
+	cpu := make(chan cpuUse, 1)
 	go func() { cpu <- l.cpuOver(ctx, from, until) }()
 	for i := range ws {
 		w := &ws[i]
@@ -119,12 +129,13 @@ func (l load) run(ctx context.Context, t target) *result {
 		}()
 	}
 	wg.Wait()
-	res := &result{Elapsed: l.Dur, Latency: newHistogram()}
+	res := &result{Elapsed: l.Dur, Latency: newHistogram(), Database: l.DatabasePID != 0}
 	if ctx.Err() != nil {
 		res.Elapsed = max(time.Since(from), time.Millisecond)
 	}
 	c := <-cpu
-	res.ServerCPU, res.ClientCPU, res.OtherCPU = c[0], c[1], max(c[2]-c[0]-c[1], 0)
+	res.ServerCPU, res.DatabaseCPU, res.ClientCPU = c.server, c.database, c.client
+	res.OtherCPU = max(c.machine-c.server-c.database-c.client, 0)
 	for i := range ws {
 		res.Requests += ws[i].ok
 		res.Errors += ws[i].errs
@@ -136,19 +147,32 @@ func (l load) run(ctx context.Context, t target) *result {
 	return res
 }
 
-// cpuOver measures the CPU time the server, this process and the whole
-// machine use between from and until; zeros if it cannot.
-func (l load) cpuOver(ctx context.Context, from, until time.Time) [3]time.Duration {
-	sample := func() (s [3]time.Duration, err error) {
+// cpuUse is the CPU time used by the server, its database, this process
+// and the whole machine over some time.
+type cpuUse struct{ server, database, client, machine time.Duration }
+
+// cpuOver measures the CPU time the server, its database, this process and
+// the whole machine use between from and until; zeros if it cannot.
+func (l load) cpuOver(ctx context.Context, from, until time.Time) cpuUse {
+	type sample struct {
+		cpuUse
+		db map[int]time.Duration
+	}
+	take := func() (s sample, err error) {
 		if l.ServerPID != 0 {
-			if s[0], err = cpuTime(l.ServerPID); err != nil {
+			if s.server, err = cpuTime(l.ServerPID); err != nil {
 				return s, err
 			}
 		}
-		if s[1], err = cpuTime(os.Getpid()); err != nil {
+		if l.DatabasePID != 0 {
+			if s.db, err = treeCPU(l.DatabasePID); err != nil {
+				return s, err
+			}
+		}
+		if s.client, err = cpuTime(os.Getpid()); err != nil {
 			return s, err
 		}
-		s[2], err = machineBusy()
+		s.machine, err = machineBusy()
 		return s, err
 	}
 	wait := func(t time.Time) bool {
@@ -160,17 +184,22 @@ func (l load) cpuOver(ctx context.Context, from, until time.Time) [3]time.Durati
 		}
 	}
 	if !wait(from) {
-		return [3]time.Duration{}
+		return cpuUse{}
 	}
-	s0, err := sample()
+	s0, err := take()
 	if err != nil || !wait(until) {
-		return [3]time.Duration{}
+		return cpuUse{}
 	}
-	s1, err := sample()
+	s1, err := take()
 	if err != nil {
-		return [3]time.Duration{}
+		return cpuUse{}
 	}
-	return [3]time.Duration{s1[0] - s0[0], s1[1] - s0[1], s1[2] - s0[2]}
+	return cpuUse{
+		server:   s1.server - s0.server,
+		database: treeCPUSince(s0.db, s1.db),
+		client:   s1.client - s0.client,
+		machine:  s1.machine - s0.machine,
+	}
 }
 
 // histogram counts durations in log-linear buckets, like HdrHistogram: exact

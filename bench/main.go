@@ -4,41 +4,71 @@
 // It is a program that prints figures, not a test: nothing it measures
 // passes or fails a build.
 //
-// Run it from the repository:
+// Run it from the repository, on the embedded default (SQLite and a local
+// directory; what make bench runs):
 //
 //	go run ./bench [flags]
 //
+// and to measure imaged on PostgreSQL too, in the same run and next to the
+// embedded default (scripts/start-postgres.sh starts a throw-away cluster
+// and prints its URL):
+//
+//	eval "$(scripts/start-postgres.sh)"; go run ./bench -database-url "$IMAGED_TEST_DATABASE_URL"
+//
 // What it does, in order:
 //
-//  1. Builds cmd/imaged and bench/baseline into a temporary directory.
-//  2. Seeds -n images of the subject "bench" straight through the store
-//     packages (sqlite.Open + CreateImage, one real PNG through fsblob),
-//     before the server starts, and mints a token with `imaged token`.
+//  1. Builds cmd/imaged and bench/baseline into a temporary directory, and
+//     mints tokens with `imaged token`.
+//  2. SQLite: seeds -n images of the subject "bench" straight through the
+//     store packages (sqlite.Open + CreateImage, one real PNG through
+//     fsblob), before the server starts.
 //  3. Starts imaged (default configuration, log level info, its output in a
 //     file), uploads one real image through the API and measures the size of
 //     a GET /api/images/{id} answer.
 //  4. GET: -c connections, each a goroutine with its own keep-alive client,
 //     send GET /api/images/{id} back to back for a -warmup, then for -d,
-//     with ids picked at random among the seeded images. It reports
+//     with ids picked at random among the seeded images. It measures
 //     throughput, p50 and p99 latency and errors (any status but 200).
-//  5. List (with -list): the same load on GET /api/images (first page) and
-//     on the page that starts at 90% of the seeded images, reached by a
-//     cursor computed from the seeded data; p50, p99 and their ratio.
-//  6. Baseline: bench/baseline, a bare net/http server in a process of its
+//  5. List (with -list): -list-c connections on GET /api/images (first page)
+//     and on the page that starts at 90% of the seeded images, reached by a
+//     cursor computed from the seeded data; p50, p99 and their ratio,
+//     against the target: the deep page no slower than twice the first.
+//  6. PostgreSQL (with -database-url or $IMAGED_BENCH_DATABASE_URL, a
+//     postgres:// URL; -list is then on unless -list=false): in a schema of
+//     its own, bench_<random>, created in that database, passed to imaged
+//     with search_path in IMAGED_DATABASE_URL and dropped at the end, it
+//     seeds -n images of "bench" and, for the listing, -deep + 200 images of
+//     "bench-deep" (1,000,200 by default) with COPY, in the columns
+//     postgres.CreateImage writes (about a minute per million rows), then
+//     vacuums and analyzes them and recomputes the per-owner counts. It runs
+//     steps 3 to 5 on it, the deep page being the one at position -deep,
+//     whose cursor is computed with imaged.Cursor.Encode (no walking), and
+//     prints the plans (EXPLAIN ANALYZE, custom and generic) of the deep
+//     page's two queries. Blobs stay in the data directory, or go to S3 when
+//     IMAGED_BENCH_S3_BUCKET is set: IMAGED_BENCH_S3_* are then given to
+//     imaged as IMAGED_S3_*, under a prefix of the run's own, emptied at the
+//     end.
+//  7. Baseline: bench/baseline, a bare net/http server in a process of its
 //     own answering a constant application/json body of the same size, is
-//     driven with the same load; the ratio imaged/baseline is reported.
-//  7. Upload memory: a fresh imaged process receives -uploads concurrent
-//     uploads of a valid PNG of random, uncompressed pixels just under 20 MiB,
-//     each streamed from disk through a pipe (no client buffering), while
-//     its VmRSS and VmHWM are sampled from /proc every 50ms. It reports the
-//     peak against the 150 MiB budget; every upload must answer 201.
+//     driven with the GET load; every backend's GET figures are printed next
+//     to it with the ratio imaged/baseline.
+//  8. Upload memory (SQLite): a fresh imaged process receives -uploads
+//     concurrent uploads of a valid PNG of random, uncompressed pixels just
+//     under 20 MiB, each streamed from disk through a pipe (no client
+//     buffering), while its VmRSS and VmHWM are sampled from /proc every
+//     50ms. It reports the peak against the 150 MiB budget; every upload
+//     must answer 201.
 //
 // Flags:
 //
-//	-c N             concurrent connections of the load generator (64)
+//	-c N             concurrent connections of the GET load (64)
+//	-list-c N        concurrent connections of the listing load (16)
 //	-d DURATION      measured window of each load run (10s)
 //	-warmup DURATION load before each measured window, not counted (2s)
-//	-n N             images to seed (100000)
+//	-n N             images to seed for GET and the SQLite listing (100000)
+//	-database-url U  also measure imaged on the PostgreSQL database at U
+//	                 (default $IMAGED_BENCH_DATABASE_URL)
+//	-deep N          position of the PostgreSQL listing's deep page (1000000)
 //	-only WHAT       run one benchmark only: get, list or upload
 //	-list            also run the listing benchmark (first page vs deep page)
 //	-skip-upload     skip the upload memory test
@@ -49,35 +79,41 @@
 //	                 read it with: go tool pprof -top FILE
 //	-keep            keep the temporary directory (binaries, data, logs)
 //
-// Each load run prints one summary line (throughput, p50 and p99 of imaged
-// and of the baseline, and their throughput ratio), then a table with more
+// Each load run prints one summary line (throughput, p50 and p99, and for
+// GET the throughput ratio to the baseline), then a table with more
 // quantiles, the error count and where the CPU went during the measured
-// window, read from /proc: the server's CPU time per request, and the cores
-// used by the server, by the load generator (this process) and by every
-// other process of the machine. The CPU time per request is the figure that
-// other work on the machine disturbs least.
+// window, read from /proc: imaged's CPU time per request, PostgreSQL's (its
+// postmaster and backends, when it runs on this machine), and the cores used
+// by imaged, by PostgreSQL, by the load generator (this process) and by
+// every other process of the machine. The CPU time per request is the
+// figure that other work on the machine disturbs least.
 //
 // Figures and limits of the measurement:
 //
 //   - Only loopback traffic. Everything runs on one machine: imaged (or the
-//     baseline) and the load generator share its CPUs, each process with the
-//     default GOMAXPROCS (the CPU count). On a 2-core machine the load
-//     generator takes a large share of the CPU, so absolute numbers are low
-//     and the ratio to the baseline is the figure to compare. Run it on an
-//     otherwise idle machine: the "other processes' cores" column and the
-//     load average in the header show when it was not.
+//     baseline), PostgreSQL and the load generator share its CPUs, each Go
+//     process with the default GOMAXPROCS (the CPU count). On a 2-core
+//     machine the load generator takes a large share of the CPU, so absolute
+//     numbers are low and the ratio to the baseline is the figure to
+//     compare. Run it on an otherwise idle machine: the "other processes'
+//     cores" column and the load average in the header show when it was not.
 //   - With -n images (default 100000) the SQLite file is about 50 MB, larger
 //     than SQLite's page cache, so random lookups read pages from the OS
-//     cache as a real store would.
-//   - -only upload seeds a single image; the upload test does not need more.
+//     cache as a real store would. The PostgreSQL table holds both subjects'
+//     images (1.1 million rows by default).
+//   - -only upload seeds a single image, in SQLite only; the upload test does
+//     not need more.
 //   - imaged keeps its default log level (info): one access log line per
 //     request goes to a file in the temporary directory, as in production.
 //   - The whole run is bounded: each load run lasts -warmup + -d, requests
-//     time out after 10s, uploads after 3 minutes. Child processes are
-//     stopped (and killed with the benchmark if it dies) and the temporary
-//     directory is removed.
-//   - Only SQLite with local blobs is measured. The backend type in
-//     backend.go is where PostgreSQL or S3 would be added.
+//     time out after 10s, uploads after 3 minutes, each PostgreSQL
+//     administration statement after a minute. Child processes are stopped
+//     (and killed with the benchmark if it dies), the temporary directory is
+//     removed and the PostgreSQL schema dropped; only a benchmark killed
+//     with SIGKILL leaves a bench_* schema behind.
+//   - The default run takes 2 to 3 minutes, most of it seeding SQLite one
+//     image at a time; -database-url adds about a minute (COPY seeds a
+//     million rows in 20 to 30 seconds) plus the extra load runs.
 package main
 
 import (
@@ -115,9 +151,12 @@ const rssLimit = 150 << 20
 
 type options struct {
 	conns      int
+	listConns  int
 	dur        time.Duration
 	warmup     time.Duration
 	n          int
+	deep       int
+	dbURL      string
 	only       string
 	list       bool
 	skipUpload bool
@@ -129,16 +168,25 @@ type options struct {
 func main() {
 	var o options
 	flag.IntVar(&o.conns, "c", 64, "concurrent connections of the load generator")
+	flag.IntVar(&o.listConns, "list-c", 16, "concurrent connections of the load generator in the listing benchmark")
 	flag.DurationVar(&o.dur, "d", 10*time.Second, "measured window of each load run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each measured window, not counted")
-	flag.IntVar(&o.n, "n", 100000, "images to seed")
+	flag.IntVar(&o.n, "n", 100000, "images to seed for GET (and for the SQLite listing)")
+	flag.IntVar(&o.deep, "deep", 1000000, "position of the deep page of the PostgreSQL listing")
+	flag.StringVar(&o.dbURL, "database-url", os.Getenv("IMAGED_BENCH_DATABASE_URL"),
+		"also measure imaged on this PostgreSQL database (`postgres://...`; default $IMAGED_BENCH_DATABASE_URL)")
 	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list or upload")
-	flag.BoolVar(&o.list, "list", false, "also run the listing benchmark (first page vs a page at 90% depth)")
+	flag.BoolVar(&o.list, "list", false, "also run the listing benchmark (first page vs a deep page; default true with -database-url)")
 	flag.BoolVar(&o.skipUpload, "skip-upload", false, "skip the upload memory test")
 	flag.IntVar(&o.uploads, "uploads", 16, "concurrent uploads in the memory test")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of imaged during its first load run to `file`")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, data, server logs)")
 	flag.Parse()
+	listSet := false
+	flag.Visit(func(f *flag.Flag) { listSet = listSet || f.Name == "list" })
+	if o.dbURL != "" && !listSet {
+		o.list = true
+	}
 	if err := o.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		flag.Usage()
@@ -161,11 +209,17 @@ func (o *options) check() error {
 	default:
 		return fmt.Errorf("-only must be get, list or upload, got %q", o.only)
 	}
-	if o.conns < 1 || o.dur <= 0 || o.warmup < 0 || o.uploads < 1 {
-		return fmt.Errorf("-c and -uploads must be positive, -d positive, -warmup not negative")
+	if o.conns < 1 || o.listConns < 1 || o.dur <= 0 || o.warmup < 0 || o.uploads < 1 {
+		return fmt.Errorf("-c, -list-c and -uploads must be positive, -d positive, -warmup not negative")
 	}
 	if o.n < 1 {
 		return fmt.Errorf("-n must be at least 1")
+	}
+	if o.runs("list") && o.n < 10*images.DefaultPageSize {
+		return fmt.Errorf("-list needs -n of at least %d", 10*images.DefaultPageSize)
+	}
+	if o.deep < images.DefaultPageSize {
+		return fmt.Errorf("-deep must be at least %d", images.DefaultPageSize)
 	}
 	return nil
 }
@@ -182,25 +236,45 @@ func (o *options) runs(what string) bool {
 	return false
 }
 
+// Owners of the seeded images: GET and the SQLite listing use getOwner's
+// images, the PostgreSQL listing deepOwner's.
+const (
+	getOwner  = "bench"
+	deepOwner = "bench-deep"
+)
+
 // bench is one run: its options, where its files are and what it found.
 type bench struct {
 	o        options
 	root     string // the module's directory
 	work     string // the temporary directory
-	dataDir  string
+	dataDir  string // shared by every backend: the SQLite file, local blobs, the token secret
 	imaged   string // the built binaries
 	baseline string
-	be       *backend
-	owner    string
-	token    string
-	seed     *seeded
+	tokens   map[string]string // bearer tokens by owner
+	png      []byte            // the one real image
+	width    int
+	height   int
+	sha      string
+	profiled bool   // a CPU profile was taken
 	pprof    string // address of imaged's pprof listener, with -cpuprofile
 	report   io.Writer
 }
 
+// backendRun is what was seeded in and measured on one backend.
+type backendRun struct {
+	be    *backend
+	get   *seedSet // getOwner's images
+	ids   []string // their ids
+	list  *seedSet // the images listed: get on SQLite, deepOwner's on PostgreSQL
+	depth int      // the position of the first image of the deep page
+	size  int      // bytes of a GET /api/images/{id} answer
+
+	getRes, first, deep *result
+}
+
 func run(ctx context.Context, o options) (err error) {
-	b := &bench{o: o, be: sqliteBackend(), owner: "bench",
-		report: os.Stdout}
+	b := &bench{o: o, tokens: map[string]string{}, report: os.Stdout}
 	if b.root, err = moduleRoot(ctx); err != nil {
 		return err
 	}
@@ -220,38 +294,82 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 
-	fmt.Printf("imaged benchmark: %s %s/%s, GOMAXPROCS %d, %d CPUs (shared by imaged and the load generator), load average %s\n",
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), loadAverage())
+	shared := "imaged and the load generator"
+	if o.dbURL != "" {
+		shared = "imaged, the load generator and PostgreSQL"
+	}
+	fmt.Printf("imaged benchmark: %s %s/%s, GOMAXPROCS %d, %d CPUs (shared by %s), load average %s\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), shared, loadAverage())
 
-	small, w, h := smallPNG()
-	sum := sha256.Sum256(small)
+	b.png, b.width, b.height = smallPNG()
+	sum := sha256.Sum256(b.png)
+	b.sha = hex.EncodeToString(sum[:])
+	reads := o.runs("get") || o.runs("list")
 	n := o.n
-	if !o.runs("get") && !o.runs("list") {
+	if !reads {
 		n = 1
 	}
-	progress("seeding %d images in %s", n, b.be.name)
-	b.seed, err = seedImages(ctx, b.be, b.dataDir, b.owner, n, small, w, h, hex.EncodeToString(sum[:]),
-		func(done int) { progress("  %d images seeded", done) })
-	if err != nil {
-		return err
-	}
-	fmt.Printf("store: %s, %d images of one subject seeded in %s (%.0f/s)\n\n",
-		b.be.name, n, b.seed.took.Round(time.Millisecond), float64(n)/b.seed.took.Seconds())
-	if b.token, err = b.mintToken(ctx); err != nil {
-		return err
+	for _, owner := range []string{getOwner, deepOwner} {
+		if b.tokens[owner], err = b.mintToken(ctx, owner); err != nil {
+			return err
+		}
 	}
 
-	if o.runs("get") || o.runs("list") {
-		if err := b.measureReads(ctx); err != nil {
+	sq := &backendRun{be: sqliteBackend()}
+	runs := []*backendRun{sq}
+	if o.dbURL != "" && reads {
+		pg, err := postgresBackend(ctx, o.dbURL)
+		if err != nil {
+			return err
+		}
+		defer pg.close()
+		runs = append(runs, &backendRun{be: pg})
+	}
+	for _, r := range runs {
+		if r.get, err = b.seed(ctx, r.be, getOwner, n); err != nil {
+			return err
+		}
+		r.ids = r.get.ids()
+		r.list = r.get
+		r.depth = (n * 9 / 10) / images.DefaultPageSize * images.DefaultPageSize
+		if r.be.explain != nil && o.runs("list") {
+			// Deep enough for a cursor at o.deep and ten more pages.
+			if r.list, err = b.seed(ctx, r.be, deepOwner, o.deep+10*images.DefaultPageSize); err != nil {
+				return err
+			}
+			r.depth = o.deep
+		}
+		fmt.Fprintln(b.report)
+		if reads {
+			if err := b.measureReads(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
+	if o.runs("get") {
+		if err := b.compareGets(ctx, runs); err != nil {
 			return err
 		}
 	}
 	if o.runs("upload") {
-		if err := b.measureUploads(ctx); err != nil {
+		if err := b.measureUploads(ctx, sq.be); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// seed stores n images of owner in be and says how long it took.
+func (b *bench) seed(ctx context.Context, be *backend, owner string, n int) (*seedSet, error) {
+	s := newSeedSet(owner, n, b.png, b.width, b.height, b.sha)
+	progress("seeding %d images of %q in %s", n, owner, be.name)
+	took, err := seed(ctx, be, b.dataDir, s)
+	if err != nil {
+		return nil, fmt.Errorf("seed %s: %w", be.name, err)
+	}
+	fmt.Fprintf(b.report, "store: %s, %d images of subject %q seeded in %s (%.0f/s)\n",
+		be.name, n, owner, took.Round(time.Millisecond), float64(n)/took.Seconds())
+	return s, nil
 }
 
 // build compiles imaged (with a pprof listener, through an overlay, when a
@@ -273,9 +391,11 @@ func (b *bench) build(ctx context.Context) error {
 	return goBuild(ctx, b.root, "./bench/baseline", b.baseline, "")
 }
 
-func (b *bench) mintToken(ctx context.Context) (string, error) {
-	cmd := exec.CommandContext(ctx, b.imaged, "token", "--sub", b.owner, "--data-dir", b.dataDir)
-	cmd.Env = childEnv(b.be.env...)
+// mintToken makes a token for owner with the secret of the data directory,
+// which every backend's imaged uses.
+func (b *bench) mintToken(ctx context.Context, owner string) (string, error) {
+	cmd := exec.CommandContext(ctx, b.imaged, "token", "--sub", owner, "--data-dir", b.dataDir)
+	cmd.Env = childEnv()
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -284,13 +404,17 @@ func (b *bench) mintToken(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// startImaged starts imaged on the seeded data directory.
-func (b *bench) startImaged(ctx context.Context, logName string) (*child, error) {
+func (b *bench) auth(owner string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + b.tokens[owner]}}
+}
+
+// startImaged starts imaged on be and the seeded data directory.
+func (b *bench) startImaged(ctx context.Context, be *backend, logName string) (*child, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	env := childEnv(b.be.env...)
+	env := childEnv(be.env...)
 	if b.o.cpuprofile != "" {
 		if b.pprof, err = freeAddr(); err != nil {
 			return nil, err
@@ -301,84 +425,86 @@ func (b *bench) startImaged(ctx context.Context, logName string) (*child, error)
 		env, addr, "/readyz", filepath.Join(b.work, logName))
 }
 
-// measureReads runs the GET (and list) benchmarks on imaged, then the
-// baseline with the same load.
-func (b *bench) measureReads(ctx context.Context) error {
-	srv, err := b.startImaged(ctx, "imaged-reads.log")
+// measure drives t with l, the server being pid; the first run of the
+// benchmark is profiled with -cpuprofile.
+func (b *bench) measure(ctx context.Context, name string, l load, pid int, t target) *result {
+	progress("%s: %d connections, %s warm-up + %s", name, l.Conns, l.Warmup, l.Dur)
+	l.ServerPID = pid
+	var wait func() error
+	if b.o.cpuprofile != "" && !b.profiled && pid != 0 {
+		b.profiled = true
+		wait = b.profile(ctx, l)
+	}
+	res := l.run(ctx, t)
+	if wait != nil {
+		if err := wait(); err != nil {
+			progress("CPU profile failed: %v", err)
+		} else {
+			progress("CPU profile of imaged during %s written to %s", name, b.o.cpuprofile)
+		}
+	}
+	return res
+}
+
+// measureReads starts imaged on r's backend and runs the GET (and list)
+// benchmarks on it.
+func (b *bench) measureReads(ctx context.Context, r *backendRun) error {
+	srv, err := b.startImaged(ctx, r.be, "imaged-reads-"+r.be.name+".log")
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	auth := http.Header{"Authorization": {"Bearer " + b.token}}
+	auth := b.auth(getOwner)
 
 	// One real upload through the API, to check the service end to end.
-	small, _, _ := smallPNG()
-	id, err := uploadOne(ctx, srv.base, b.token, small)
+	id, err := uploadOne(ctx, srv.base, b.tokens[getOwner], b.png)
 	if err != nil {
-		return fmt.Errorf("upload through the API: %w", err)
+		return fmt.Errorf("%s: upload through the API: %w", r.be.name, err)
 	}
 	if _, err := get(ctx, srv.base+"/api/images/"+id, auth); err != nil {
-		return fmt.Errorf("get the uploaded image: %w", err)
+		return fmt.Errorf("%s: get the uploaded image: %w", r.be.name, err)
 	}
-	one, err := get(ctx, srv.base+"/api/images/"+b.seed.images[0].ID, auth)
+	one, err := get(ctx, srv.base+"/api/images/"+r.ids[0], auth)
 	if err != nil {
-		return fmt.Errorf("get a seeded image: %w", err)
+		return fmt.Errorf("%s: get a seeded image: %w", r.be.name, err)
 	}
 	var answer struct {
 		Data struct{ URL string }
 	}
 	if err := json.Unmarshal(one, &answer); err != nil {
-		return fmt.Errorf("get a seeded image: %w", err)
+		return fmt.Errorf("%s: get a seeded image: %w", r.be.name, err)
 	}
 	if _, err := get(ctx, answer.Data.URL, nil); err != nil {
-		return fmt.Errorf("get a seeded image's bytes: %w", err)
+		return fmt.Errorf("%s: get a seeded image's bytes: %w", r.be.name, err)
 	}
-	size := len(one)
-	fmt.Fprintf(b.report, "answer of GET /api/images/{id}: %d bytes (baseline body: the same size)\n\n", size)
+	r.size = len(one)
+	fmt.Fprintf(b.report, "%s: answer of GET /api/images/{id}: %d bytes\n", r.be.name, r.size)
 
-	l := load{Conns: b.o.conns, Warmup: b.o.warmup, Dur: b.o.dur}
-	ids := b.seed.images
-	getTarget := target{header: auth, want: http.StatusOK,
-		next: func(r *rand.Rand) string { return srv.base + "/api/images/" + ids[r.IntN(len(ids))].ID }}
-	profiled := false
-	measure := func(name string, pid int, t target) *result {
-		progress("%s: %d connections, %s warm-up + %s", name, l.Conns, l.Warmup, l.Dur)
-		l := l
-		l.ServerPID = pid
-		var wait func() error
-		if b.o.cpuprofile != "" && !profiled {
-			profiled = true
-			wait = b.profile(ctx, l)
-		}
-		r := l.run(ctx, t)
-		if wait != nil {
-			if err := wait(); err != nil {
-				progress("CPU profile failed: %v", err)
-			} else {
-				progress("CPU profile of imaged during %s written to %s", name, b.o.cpuprofile)
-			}
-		}
-		return r
-	}
-
-	var imagedGet *result
 	if b.o.runs("get") {
-		imagedGet = measure("imaged GET /api/images/{id}", srv.pid(), getTarget)
+		l := load{Conns: b.o.conns, Warmup: b.o.warmup, Dur: b.o.dur, DatabasePID: r.be.dbPID}
+		ids := r.ids
+		r.getRes = b.measure(ctx, "imaged on "+r.be.name+" GET /api/images/{id}", l, srv.pid(), target{
+			header: auth, want: http.StatusOK,
+			next: func(rnd *rand.Rand) string { return srv.base + "/api/images/" + ids[rnd.IntN(len(ids))] },
+		})
 	}
 	if b.o.runs("list") {
-		if err := b.measureList(ctx, srv.base, auth, func(name string, t target) *result { return measure(name, srv.pid(), t) }); err != nil {
+		extra := 0 // the API upload above, for the owner that made it
+		if r.list.owner == getOwner {
+			extra = 1
+		}
+		if err := b.measureList(ctx, r, srv.pid(), srv.base, extra); err != nil {
 			return err
 		}
 	}
 	srv.stop()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if imagedGet == nil {
-		return nil
-	}
+	return ctx.Err()
+}
 
-	// The baseline, with the same requests, after imaged has exited.
+// compareGets drives the baseline with the GET load and prints every
+// backend's GET figures next to it.
+func (b *bench) compareGets(ctx context.Context, runs []*backendRun) error {
+	size := runs[0].size
 	addr, err := freeAddr()
 	if err != nil {
 		return err
@@ -389,86 +515,115 @@ func (b *bench) measureReads(ctx context.Context) error {
 		return err
 	}
 	defer bl.stop()
-	getTarget.next = func(r *rand.Rand) string { return bl.base + "/api/images/" + ids[r.IntN(len(ids))].ID }
-	baseGet := measure("baseline GET", bl.pid(), getTarget)
+	ids := runs[0].ids
+	l := load{Conns: b.o.conns, Warmup: b.o.warmup, Dur: b.o.dur}
+	base := b.measure(ctx, "baseline GET", l, bl.pid(), target{
+		header: b.auth(getOwner), want: http.StatusOK,
+		next: func(rnd *rand.Rand) string { return bl.base + "/api/images/" + ids[rnd.IntN(len(ids))] },
+	})
 	bl.stop()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 
-	fmt.Fprintf(b.report, "GET /api/images/{id}  %s  %d conns  %s:  imaged %s | baseline %s | ratio %.2f\n",
-		b.be.name, l.Conns, l.Dur, figures(imagedGet), figures(baseGet),
-		imagedGet.throughput()/baseGet.throughput())
-	details(b.report, []string{"imaged", "baseline"}, []*result{imagedGet, baseGet})
-	verdict := "met"
-	if imagedGet.throughput() < 0.6*baseGet.throughput() || imagedGet.Latency.quantile(0.99) >= 10*time.Millisecond {
-		verdict = "NOT met"
+	fmt.Fprintf(b.report, "\nGET /api/images/{id}  %d conns  %s, random ids among %d images of one subject; baseline: a bare net/http handler answering %d bytes:\n",
+		l.Conns, l.Dur, b.o.n, size)
+	var names []string
+	var rs []*result
+	for _, r := range runs {
+		fmt.Fprintf(b.report, "  %-12s %s | imaged/baseline %.2f\n", r.be.name, figures(r.getRes),
+			r.getRes.throughput()/base.throughput())
+		names, rs = append(names, "imaged on "+r.be.name), append(rs, r.getRes)
 	}
-	fmt.Fprintf(b.report, "  target imaged/baseline >= 0.60 and p99 < 10ms at %d conns: %s\n\n", l.Conns, verdict)
-	return nil
-}
-
-// measureList compares the first page of GET /api/images with the page
-// that starts at 90% of the seeded images, reached by a cursor computed from
-// the seeded data as a client walking the pages would have received it.
-func (b *bench) measureList(ctx context.Context, base string, auth http.Header, measure func(string, target) *result) error {
-	imgs := b.seed.images
-	pageSize := images.DefaultPageSize
-	// Newest first: position k is imgs[len-1-k]; the deep page starts at
-	// position depth, after the cursor of the image just before it.
-	depth := (len(imgs) * 9 / 10) / pageSize * pageSize
-	if depth < 1 {
-		return fmt.Errorf("-list needs at least %d seeded images", pageSize*10)
+	fmt.Fprintf(b.report, "  %-12s %s\n", "baseline", figures(base))
+	details(b.report, append(names, "baseline"), append(rs, base))
+	for _, r := range runs {
+		verdict := "met"
+		if r.getRes.throughput() < 0.6*base.throughput() || r.getRes.Latency.quantile(0.99) >= 10*time.Millisecond {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(b.report, "  target imaged/baseline >= 0.60 and p99 < 10ms at %d conns, %s: %s\n", l.Conns, r.be.name, verdict)
 	}
-	last := imgs[len(imgs)-depth]
-	cursor := (&imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID, Page: depth/pageSize + 1}).Encode()
-	first := fmt.Sprintf("%s/api/images?pageSize=%d", base, pageSize)
-	deep := fmt.Sprintf("%s&cursor=%s", first, cursor)
-
-	// The deep page must hold the images that follow the cursor; the API
-	// upload made in measureReads is newer than every seeded image, so it
-	// only shifts the first page.
-	body, err := get(ctx, deep, auth)
-	if err != nil {
-		return fmt.Errorf("deep page: %w", err)
-	}
-	var page struct {
-		Data []struct{ ID string }
-	}
-	if err := json.Unmarshal(body, &page); err != nil || len(page.Data) == 0 || page.Data[0].ID != imgs[len(imgs)-depth-1].ID {
-		return fmt.Errorf("deep page does not start where the cursor points (%v)", err)
-	}
-
-	fixed := func(u string) target {
-		return target{header: auth, want: http.StatusOK, next: func(*rand.Rand) string { return u }}
-	}
-	r1 := measure("imaged GET /api/images first page", fixed(first))
-	r2 := measure(fmt.Sprintf("imaged GET /api/images at depth %d", depth), fixed(deep))
-	fmt.Fprintf(b.report, "GET /api/images?pageSize=%d  %s  %d conns  %s:  first page %s | cursor at %d of %d (90%%) %s | deep/first p50 %.2f p99 %.2f\n",
-		pageSize, b.be.name, b.o.conns, b.o.dur, figures(r1), depth, len(imgs), figures(r2),
-		ratio(r2.Latency.quantile(0.5), r1.Latency.quantile(0.5)),
-		ratio(r2.Latency.quantile(0.99), r1.Latency.quantile(0.99)))
-	details(b.report, []string{"first page", "90% deep"}, []*result{r1, r2})
 	fmt.Fprintln(b.report)
 	return nil
 }
 
-// measureUploads restarts imaged, so that its peak RSS counts from a fresh
-// start, and sends it the concurrent large uploads.
-func (b *bench) measureUploads(ctx context.Context) error {
+// measureList compares the first page of GET /api/images with the page
+// that starts at position r.depth of r.list, newest first, reached by the
+// cursor a client walking the pages would have received there, computed
+// from the seeded data. extra images newer than the seeded ones shift the
+// first page only.
+func (b *bench) measureList(ctx context.Context, r *backendRun, pid int, base string, extra int) error {
+	s, depth := r.list, r.depth
+	pageSize := images.DefaultPageSize
+	last := s.image(s.atDepth(depth - 1))
+	cur := &imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID, Page: depth/pageSize + 1}
+	first := fmt.Sprintf("%s/api/images?pageSize=%d", base, pageSize)
+	deep := fmt.Sprintf("%s&cursor=%s", first, cur.Encode())
+	auth := b.auth(s.owner)
+
+	// The deep page must hold the images that follow the cursor, and the
+	// count must be every image of the owner.
+	body, err := get(ctx, deep, auth)
+	if err != nil {
+		return fmt.Errorf("%s: deep page: %w", r.be.name, err)
+	}
+	var page struct {
+		Data       []struct{ ID string }
+		Pagination struct{ TotalItems int64 }
+	}
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Data) == 0 || page.Data[0].ID != s.image(s.atDepth(depth)).ID {
+		return fmt.Errorf("%s: the deep page does not start where the cursor points (%v)", r.be.name, err)
+	}
+	if want := int64(s.n + extra); page.Pagination.TotalItems != want {
+		return fmt.Errorf("%s: the listing counts %d images of %q, not %d", r.be.name, page.Pagination.TotalItems, s.owner, want)
+	}
+
+	l := load{Conns: b.o.listConns, Warmup: b.o.warmup, Dur: b.o.dur, DatabasePID: r.be.dbPID}
+	fixed := func(u string) target {
+		return target{header: auth, want: http.StatusOK, next: func(*rand.Rand) string { return u }}
+	}
+	r.first = b.measure(ctx, "imaged on "+r.be.name+" GET /api/images first page", l, pid, fixed(first))
+	r.deep = b.measure(ctx, fmt.Sprintf("imaged on %s GET /api/images at depth %d", r.be.name, depth), l, pid, fixed(deep))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p50 := ratio(r.deep.Latency.quantile(0.5), r.first.Latency.quantile(0.5))
+	p99 := ratio(r.deep.Latency.quantile(0.99), r.first.Latency.quantile(0.99))
+	fmt.Fprintf(b.report, "GET /api/images?pageSize=%d  %s  %d conns  %s, %d images of one subject:  first page %s | cursor at %d %s | deep/first p50 %.2f p99 %.2f\n",
+		pageSize, r.be.name, l.Conns, l.Dur, s.n+extra, figures(r.first), depth, figures(r.deep), p50, p99)
+	details(b.report, []string{"first page", fmt.Sprintf("at %d", depth)}, []*result{r.first, r.deep})
+	verdict := "met"
+	if p50 > 2 || p99 > 2 {
+		verdict = "NOT met"
+	}
+	fmt.Fprintf(b.report, "  target deep page no slower than twice the first (p50 and p99): %s\n", verdict)
+	if r.be.explain != nil {
+		fmt.Fprintf(b.report, "  the deep page's queries, run once more after the load:\n")
+		if err := r.be.explain(ctx, b.report, s.owner, cur, pageSize); err != nil {
+			return fmt.Errorf("%s: explain: %w", r.be.name, err)
+		}
+	}
+	fmt.Fprintln(b.report)
+	return nil
+}
+
+// measureUploads restarts imaged on be, so that its peak RSS counts from a
+// fresh start, and sends it the concurrent large uploads.
+func (b *bench) measureUploads(ctx context.Context, be *backend) error {
 	path := filepath.Join(b.work, "large.png")
 	progress("writing a %d MiB PNG", images.DefaultMaxFileSize>>20)
 	size, err := writeLargePNG(path, images.DefaultMaxFileSize)
 	if err != nil {
 		return err
 	}
-	srv, err := b.startImaged(ctx, "imaged-uploads.log")
+	srv, err := b.startImaged(ctx, be, "imaged-uploads.log")
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
 	progress("uploading %d x %.1f MiB at once", b.o.uploads, mib(size))
-	res, err := uploadConcurrently(ctx, srv.pid(), srv.base, b.token, path, b.o.uploads)
+	res, err := uploadConcurrently(ctx, srv.pid(), srv.base, b.tokens[getOwner], path, b.o.uploads)
 	if err != nil {
 		return err
 	}
@@ -479,7 +634,7 @@ func (b *bench) measureUploads(ctx context.Context) error {
 		verdict = "OVER THE LIMIT"
 	}
 	fmt.Fprintf(b.report, "upload %dx%.1fMiB  %s  %d/%d answered 201 in %s:  peak RSS (VmHWM) %.1f MiB (limit %d MiB) %s | idle RSS %.1f MiB, largest sampled VmRSS %.1f MiB (%d samples)\n",
-		res.Files, mib(res.FileSize), b.be.name, res.Created, res.Files, res.Took.Round(time.Millisecond),
+		res.Files, mib(res.FileSize), be.name, res.Created, res.Files, res.Took.Round(time.Millisecond),
 		mib(peak), rssLimit>>20, verdict, mib(res.Idle.RSS), mib(res.PeakRSS), res.Samples)
 	if res.Created != res.Files {
 		fmt.Fprintf(b.report, "  upload failures: %d, first: %s\n", res.Files-res.Created, res.FirstErr)
@@ -500,13 +655,18 @@ func figures(r *result) string {
 // where the CPU went.
 func details(w io.Writer, names []string, rs []*result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\t\treq/s\tp50\tp90\tp99\tp99.9\terrors\tserver CPU/req\tserver cores\tload-gen cores\tother processes' cores\t")
+	fmt.Fprintln(tw, "\t\treq/s\tp50\tp90\tp99\tp99.9\terrors\tserver CPU/req\tdb CPU/req\tserver cores\tdb cores\tload-gen cores\tother processes' cores\t")
 	for i, r := range rs {
 		secs := r.Elapsed.Seconds()
-		fmt.Fprintf(tw, "\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%.2f\t%.2f\t%.2f\t\n", names[i],
+		dbReq, dbCores := "-", "-"
+		if r.Database {
+			dbReq, dbCores = us(r.dbCPUPerRequest()), fmt.Sprintf("%.2f", r.DatabaseCPU.Seconds()/secs)
+		}
+		fmt.Fprintf(tw, "\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.2f\t%s\t%.2f\t%.2f\t\n", names[i],
 			r.throughput(), ms(r.Latency.quantile(0.5)), ms(r.Latency.quantile(0.9)),
 			ms(r.Latency.quantile(0.99)), ms(r.Latency.quantile(0.999)), r.Errors,
-			us(r.cpuPerRequest()), r.ServerCPU.Seconds()/secs, r.ClientCPU.Seconds()/secs, r.OtherCPU.Seconds()/secs)
+			us(r.cpuPerRequest()), dbReq, r.ServerCPU.Seconds()/secs, dbCores,
+			r.ClientCPU.Seconds()/secs, r.OtherCPU.Seconds()/secs)
 	}
 	tw.Flush()
 }

@@ -204,27 +204,86 @@ const clockTick = 10 * time.Millisecond
 // cpuTime returns the CPU time (user and system, all threads) that process
 // pid has used so far, with a resolution of 10ms.
 func cpuTime(pid int) (time.Duration, error) {
+	_, cpu, err := procStat(pid)
+	return cpu, err
+}
+
+// procStat reads the parent and the CPU time used so far (user and system,
+// all threads, 10ms resolution) of process pid from /proc/PID/stat.
+func procStat(pid int) (ppid int, cpu time.Duration, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name, in parentheses, may hold spaces: fields count from
 	// after its closing parenthesis, where field 3 (state) starts.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
+	ppid, err0 := strconv.Atoi(f[1])               // field 4
 	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
 	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	if err0 != nil || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
-	return time.Duration(utime+stime) * clockTick, nil
+	return ppid, time.Duration(utime+stime) * clockTick, nil
+}
+
+// treeCPU returns the CPU time used so far by process pid and by each of
+// its children (a PostgreSQL server: the postmaster and its backends), by
+// process id.
+func treeCPU(pid int) (map[int]time.Duration, error) {
+	_, cpu, err := procStat(pid)
+	if err != nil {
+		return nil, err
+	}
+	tree := map[int]time.Duration{pid: cpu}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || p == pid {
+			continue
+		}
+		// A process may exit while this runs: skip what cannot be read.
+		if ppid, cpu, err := procStat(p); err == nil && ppid == pid {
+			tree[p] = cpu
+		}
+	}
+	return tree, nil
+}
+
+// treeCPUSince is the CPU time the processes of tree used since then, an
+// earlier sample of the same tree; a process started in between counts
+// whole, one that exited is lost.
+func treeCPUSince(then, now map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, cpu := range now {
+		d += max(cpu-then[pid], 0)
+	}
+	return d
+}
+
+// serverProcess returns the id of the postmaster whose backend has id
+// backendPID, if that server runs on this machine, or 0.
+func serverProcess(backendPID int) int {
+	ppid, _, err := procStat(backendPID)
+	if err != nil || ppid <= 1 {
+		return 0
+	}
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(ppid) + "/comm")
+	if err != nil || !strings.HasPrefix(strings.TrimSpace(string(comm)), "postgres") {
+		return 0
+	}
+	return ppid
 }
 
 // machineBusy returns the CPU time all CPUs of the machine have spent busy
