@@ -66,8 +66,12 @@ type ImageFilter struct {
 
 // ImagePage is one page of a listing.
 type ImagePage struct {
-	Images     []*Image
-	TotalItems int64   // images matching the filter, all pages
+	Images []*Image
+	// TotalItems counts the images matching the filter, all pages. Stores
+	// keep each owner's count, so without Search it costs the same however
+	// many images there are; with Search it is a count of the owner's
+	// matching images, whose cost grows with the owner's images.
+	TotalItems int64
 	Next       *Cursor // nil on the last page
 }
 

@@ -81,7 +81,10 @@ func (db *DB) oneImage(ctx context.Context, sql string, args ...any) (*imaged.Im
 
 // ListImages returns one page of f.Owner's images and the count of all that
 // match, read from one snapshot. The page is positioned by f.Cursor (keyset: constant cost at any
-// depth) or else by f.Page; it holds f.PageSize images at most.
+// depth) or else by f.Page; it holds f.PageSize images at most. Without a
+// search the count is read from image_counts, which triggers keep (migration
+// 0002), at a constant cost; with one it counts the owner's matching rows, a
+// cost that grows with the owner's images.
 func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.ImagePage, error) {
 	if f.PageSize <= 0 {
 		f.PageSize = defaultPageSize
@@ -93,13 +96,15 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	if f.Search != "" {
-		where = append(where, `original_filename ILIKE `+arg("%"+escapeLike(f.Search)+"%")+` ESCAPE '\'`)
-	}
 	if f.Source != "" {
 		where = append(where, "source = "+arg(string(f.Source)))
 	}
-	countSQL := `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
+	// The kept count sums the owner's rows, one per source.
+	countSQL := `SELECT coalesce(sum(n), 0)::bigint FROM image_counts WHERE ` + strings.Join(where, " AND ")
+	if f.Search != "" {
+		where = append(where, `original_filename ILIKE `+arg("%"+escapeLike(f.Search)+"%")+` ESCAPE '\'`)
+		countSQL = `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
+	}
 	countArgs := append([]any(nil), args...)
 
 	cmp, dir := "<", "DESC"

@@ -52,7 +52,10 @@ func (db *DB) FindImage(ctx context.Context, owner, id string) (*imaged.Image, e
 	if !imaged.ValidID(id) {
 		return nil, imaged.NotFound()
 	}
-	img, err := scanImage(db.findImage.QueryRowContext(ctx, id, owner))
+	if err := ctx.Err(); err != nil {
+		return nil, wrap("find image", err)
+	}
+	img, err := scanImage(db.findImage.QueryRowContext(lookupContext(ctx), id, owner))
 	return img, wrap("find image", err)
 }
 
@@ -61,8 +64,19 @@ func (db *DB) FindImageByBlobKey(ctx context.Context, key string) (*imaged.Image
 	if !imaged.ValidBlobKey(key) {
 		return nil, imaged.NotFound()
 	}
-	img, err := scanImage(db.findImageByBlobKey.QueryRowContext(ctx, key))
+	if err := ctx.Err(); err != nil {
+		return nil, wrap("find image by blob key", err)
+	}
+	img, err := scanImage(db.findImageByBlobKey.QueryRowContext(lookupContext(ctx), key))
 	return img, wrap("find image by blob key", err)
+}
+
+// lookupContext is ctx without its cancellation, for a lookup by a unique
+// key: it reads a handful of pages in microseconds, while watching ctx
+// during it would cost more (a goroutine in database/sql and another in the
+// driver, per query) than stopping it could save. Callers check ctx first.
+func lookupContext(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
 }
 
 // DeleteImage removes owner's image id and returns it, or NotFound().
@@ -76,7 +90,10 @@ func (db *DB) DeleteImage(ctx context.Context, owner, id string) (*imaged.Image,
 }
 
 // ListImages returns one page of f.Owner's images. The count and the page are
-// read in one transaction, so they agree.
+// read in one transaction, so they agree. Without a search the total is read
+// from image_counts, which triggers keep (migration 0002), at a constant cost;
+// with one it counts the owner's matching rows, a cost that grows with the
+// owner's images.
 func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.ImagePage, error) {
 	pageSize := f.PageSize
 	if pageSize <= 0 {
@@ -119,8 +136,9 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 	return page, nil
 }
 
-// listQuery builds the count and the page queries of f. The page query asks
-// for pageSize+1 rows, walks images_owner_created (or
+// listQuery builds the count and the page queries of f. Without a search the
+// count sums the owner's rows of image_counts (one per source). The page
+// query asks for pageSize+1 rows, walks images_owner_created (or
 // images_owner_source_created) in the filter's direction and, with a cursor,
 // starts right after it, so any page costs the same.
 func listQuery(f imaged.ImageFilter, pageSize int) (countSQL, pageSQL string, countArgs, pageArgs []any) {
@@ -130,11 +148,13 @@ func listQuery(f imaged.ImageFilter, pageSize int) (countSQL, pageSQL string, co
 		where = append(where, "source = ?")
 		args = append(args, string(f.Source))
 	}
-	if f.Search != "" {
+	if f.Search == "" {
+		countSQL = `SELECT coalesce(sum(n), 0) FROM image_counts WHERE ` + strings.Join(where, " AND ")
+	} else {
 		where = append(where, `filename_lower LIKE ? ESCAPE '\'`)
 		args = append(args, "%"+escapeLike(strings.ToLower(f.Search))+"%")
+		countSQL = `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
 	}
-	countSQL = `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
 	countArgs = args
 
 	op, dir := "<", "DESC"

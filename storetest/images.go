@@ -294,6 +294,7 @@ func testImages(t *testing.T, open func(t *testing.T) Stores) {
 	})
 
 	testListImages(t, open, create)
+	testListTotals(t, open, create)
 }
 
 func testListImages(t *testing.T, open func(t *testing.T) Stores, create func(*testing.T, imaged.ImageStore, ...*imaged.Image)) {

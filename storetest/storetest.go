@@ -18,6 +18,10 @@
 //     (byte order, which is also the order of UUIDs as 16 bytes); Next is the
 //     (CreatedAt, ID) of the page's last image, nil when no image follows;
 //   - Search folds Unicode case (as strings.ToLower does), not ASCII only;
+//   - TotalItems follows every create and delete, refused ones and deletes
+//     of another owner's image included, and is read with the page from one
+//     snapshot: a page that holds every match has TotalItems images, even
+//     while other callers create and delete;
 //   - times come back in UTC, equal to the microsecond;
 //   - a quota reservation weighs n images in the daily window until it is
 //     finished, then the images FinishQuota charged; one exactly 24h old no
