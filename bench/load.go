@@ -64,10 +64,61 @@ func (r *result) perRequest(d time.Duration) time.Duration {
 }
 
 // run drives t with l.Conns workers. Each worker has its own keep-alive
-// client and connection and sends requests back to back; each request's
-// latency is recorded in the worker's histogram if it finished inside the
-// measured window.
+// client and connection and sends GET requests back to back.
 func (l load) run(ctx context.Context, t target) *result {
+	seed := uint64(time.Now().UnixNano())
+	return l.drive(ctx, func(i int) (op, func()) {
+		client, done := newClient(l.Conns)
+		rnd := rand.New(rand.NewPCG(seed, uint64(i)))
+		header := t.header.Clone()
+		return func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.next(rnd), nil)
+			if err != nil {
+				return err
+			}
+			req.Header = header
+			return send(client, req, t.want)
+		}, done
+	})
+}
+
+// newClient returns a keep-alive HTTP client of its own, for one worker of
+// a load of conns workers, and what closes its connections.
+func newClient(conns int) (*http.Client, func()) {
+	tr := &http.Transport{
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}, tr.CloseIdleConnections
+}
+
+// send sends req with client, reads the whole answer and fails unless its
+// status is want.
+func send(client *http.Client, req *http.Request, want int) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil && resp.StatusCode != want {
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return err
+}
+
+// op is one operation of a load worker (a request, a call); nil means it
+// succeeded.
+type op func(ctx context.Context) error
+
+// drive runs l.Conns workers, worker i calling the op that newOp(i) returns
+// back to back until the measured window ends, then the function newOp
+// returned with it. Each op's latency is recorded in the worker's histogram
+// if it finished inside the measured window; an op that finishes after it
+// ends its worker.
+func (l load) drive(ctx context.Context, newOp func(i int) (op, func())) *result {
 	start := time.Now()
 	from, until := start.Add(l.Warmup), start.Add(l.Warmup+l.Dur)
 	type worker struct {
@@ -82,34 +133,14 @@ func (l load) run(ctx context.Context, t target) *result {
 	for i := range ws {
 		w := &ws[i]
 		w.h = newHistogram()
+		do, done := newOp(i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tr := &http.Transport{
-				MaxIdleConns:        l.Conns,
-				MaxIdleConnsPerHost: l.Conns,
-				IdleConnTimeout:     time.Minute,
-				DisableCompression:  true,
-			}
-			defer tr.CloseIdleConnections()
-			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			rnd := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(i)))
-			header := t.header.Clone()
+			defer done()
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.next(rnd), nil)
-				var resp *http.Response
-				if err == nil {
-					req.Header = header
-					resp, err = client.Do(req)
-				}
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != t.want {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
+				err := do(ctx)
 				t1 := time.Now()
 				if t1.After(until) {
 					return
@@ -208,6 +239,7 @@ func (l load) cpuOver(ctx context.Context, from, until time.Time) cpuUse {
 type histogram struct {
 	counts []int64
 	total  int64
+	sum    time.Duration // of every recorded duration, for the mean
 }
 
 const subBits = 7 // 1<<subBits buckets per power of two
@@ -235,8 +267,10 @@ func bucketMid(i int) uint64 {
 }
 
 func (h *histogram) record(d time.Duration) {
-	h.counts[bucketOf(uint64(max(d, 0)))]++
+	d = max(d, 0)
+	h.counts[bucketOf(uint64(d))]++
 	h.total++
+	h.sum += d
 }
 
 func (h *histogram) merge(o *histogram) {
@@ -244,6 +278,15 @@ func (h *histogram) merge(o *histogram) {
 		h.counts[i] += c
 	}
 	h.total += o.total
+	h.sum += o.sum
+}
+
+// mean is the mean of the recorded durations.
+func (h *histogram) mean() time.Duration {
+	if h.total == 0 {
+		return 0
+	}
+	return h.sum / time.Duration(h.total)
 }
 
 // quantile returns the duration below which a fraction q of the recorded

@@ -52,7 +52,34 @@
 //     own answering a constant application/json body of the same size, is
 //     driven with the GET load; every backend's GET figures are printed next
 //     to it with the ratio imaged/baseline.
-//  8. Upload memory (SQLite): a fresh imaged process receives -uploads
+//  8. Generation (SQLite), each figure at 1 and at 16 concurrent clients,
+//     each run a one-second warm-up then -gen-d, the work done back to
+//     back by each client:
+//     - the service's own cost per generation: in this process, a
+//     generation.Service over a SQLite file and a blob directory of its own
+//     (in the temporary directory), behind images.Service, with no quota
+//     (imaged's default) and one provider, "fixed", that answers at once
+//     with the same pre-encoded PNG (the builtin's 1024x1024 render of the
+//     prompt, about 300 KiB). Its latency is everything but the provider:
+//     validation, the quota reservation and its finish in the database,
+//     inspection, hashing, the blob write with its fsync and the metadata
+//     insert;
+//     - the builtin provider's render time: its Generate called directly
+//     (render and PNG encoding of one image) at 1:1 and 16:9. At 16 clients
+//     on a 2-core machine the renders wait for a core: the throughput is
+//     the figure, the latency mostly queueing;
+//     - images per second end to end: a fresh imaged (the SQLite store)
+//     receives POST /api/images/generate {"prompt", "aspectRatio": "1:1"}
+//     with the builtin provider from 1 and 16 keep-alive connections, with
+//     a token of the subject "bench-gen"; any status but 200 is an error.
+//     One generation is checked first (one 1024x1024 image whose URL serves
+//     its bytes).
+//     It prints one line per figure (ops/s, mean, p50, p99 at each
+//     concurrency), the sum at 1 client of render and service time next to
+//     the API's latency, and a table with the op counts, more quantiles and
+//     the CPU per op (this process's for the in-process rows, imaged's for
+//     the API).
+//  9. Upload memory (SQLite): a fresh imaged process receives -uploads
 //     concurrent uploads of a valid PNG of random, uncompressed pixels just
 //     under 20 MiB, each streamed from disk through a pipe (no client
 //     buffering), while its VmRSS and VmHWM are sampled from /proc every
@@ -69,10 +96,11 @@
 //	-database-url U  also measure imaged on the PostgreSQL database at U
 //	                 (default $IMAGED_BENCH_DATABASE_URL)
 //	-deep N          position of the PostgreSQL listing's deep page (1000000)
-//	-only WHAT       run one benchmark only: get, list or upload
+//	-only WHAT       run one benchmark only: get, list, gen or upload
 //	-list            also run the listing benchmark (first page vs deep page)
 //	-skip-upload     skip the upload memory test
 //	-uploads N       concurrent uploads in the memory test (16)
+//	-gen-d DURATION  measured window of each generation run (5s)
 //	-cpuprofile FILE write a CPU profile of imaged during its first load run
 //	                 (the server is built with net/http/pprof on a private
 //	                 port through go build -overlay; the source is untouched);
@@ -101,8 +129,13 @@
 //     than SQLite's page cache, so random lookups read pages from the OS
 //     cache as a real store would. The PostgreSQL table holds both subjects'
 //     images (1.1 million rows by default).
-//   - -only upload seeds a single image, in SQLite only; the upload test does
-//     not need more.
+//   - -only gen and -only upload seed a single image, in SQLite only; the
+//     generation and upload tests do not need more.
+//   - Generation stores every image it makes: the in-process runs write
+//     about 2 GB of blobs to the temporary directory (a few thousand images
+//     at 300 KiB), through fsync, so the disk under the temporary directory
+//     is part of the service's figure. The process measured in-process is
+//     this one, with the default GOMAXPROCS as imaged.
 //   - imaged keeps its default log level (info): one access log line per
 //     request goes to a file in the temporary directory, as in production.
 //   - The whole run is bounded: each load run lasts -warmup + -d, requests
@@ -111,8 +144,10 @@
 //     (and killed with the benchmark if it dies), the temporary directory is
 //     removed and the PostgreSQL schema dropped; only a benchmark killed
 //     with SIGKILL leaves a bench_* schema behind.
-//   - The default run takes 2 to 3 minutes, most of it seeding SQLite one
-//     image at a time; -database-url adds about a minute (COPY seeds a
+//   - The default run takes 3 to 4 minutes, most of it seeding SQLite one
+//     image at a time, and the generation benchmark about a minute
+//     (-only gen takes just over a minute with the build); -database-url
+//     adds about a minute (COPY seeds a
 //     million rows in 20 to 30 seconds) plus the extra load runs.
 package main
 
@@ -161,6 +196,7 @@ type options struct {
 	list       bool
 	skipUpload bool
 	uploads    int
+	genDur     time.Duration
 	cpuprofile string
 	keep       bool
 }
@@ -175,10 +211,11 @@ func main() {
 	flag.IntVar(&o.deep, "deep", 1000000, "position of the deep page of the PostgreSQL listing")
 	flag.StringVar(&o.dbURL, "database-url", os.Getenv("IMAGED_BENCH_DATABASE_URL"),
 		"also measure imaged on this PostgreSQL database (`postgres://...`; default $IMAGED_BENCH_DATABASE_URL)")
-	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list or upload")
+	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen or upload")
 	flag.BoolVar(&o.list, "list", false, "also run the listing benchmark (first page vs a deep page; default true with -database-url)")
 	flag.BoolVar(&o.skipUpload, "skip-upload", false, "skip the upload memory test")
 	flag.IntVar(&o.uploads, "uploads", 16, "concurrent uploads in the memory test")
+	flag.DurationVar(&o.genDur, "gen-d", 5*time.Second, "measured window of each run of the generation benchmark")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of imaged during its first load run to `file`")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, data, server logs)")
 	flag.Parse()
@@ -204,13 +241,13 @@ func main() {
 func (o *options) check() error {
 	switch o.only {
 	case "":
-	case "get", "list", "upload":
+	case "get", "list", "gen", "upload":
 		o.list = o.list || o.only == "list"
 	default:
-		return fmt.Errorf("-only must be get, list or upload, got %q", o.only)
+		return fmt.Errorf("-only must be get, list, gen or upload, got %q", o.only)
 	}
-	if o.conns < 1 || o.listConns < 1 || o.dur <= 0 || o.warmup < 0 || o.uploads < 1 {
-		return fmt.Errorf("-c, -list-c and -uploads must be positive, -d positive, -warmup not negative")
+	if o.conns < 1 || o.listConns < 1 || o.dur <= 0 || o.genDur <= 0 || o.warmup < 0 || o.uploads < 1 {
+		return fmt.Errorf("-c, -list-c and -uploads must be positive, -d and -gen-d positive, -warmup not negative")
 	}
 	if o.n < 1 {
 		return fmt.Errorf("-n must be at least 1")
@@ -230,6 +267,8 @@ func (o *options) runs(what string) bool {
 		return o.only == "" || o.only == "get"
 	case "list":
 		return o.list && (o.only == "" || o.only == "list")
+	case "gen":
+		return o.only == "" || o.only == "gen"
 	case "upload":
 		return !o.skipUpload && (o.only == "" || o.only == "upload")
 	}
@@ -309,7 +348,7 @@ func run(ctx context.Context, o options) (err error) {
 	if !reads {
 		n = 1
 	}
-	for _, owner := range []string{getOwner, deepOwner} {
+	for _, owner := range []string{getOwner, deepOwner, genOwner} {
 		if b.tokens[owner], err = b.mintToken(ctx, owner); err != nil {
 			return err
 		}
@@ -348,6 +387,11 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if o.runs("get") {
 		if err := b.compareGets(ctx, runs); err != nil {
+			return err
+		}
+	}
+	if o.runs("gen") {
+		if err := b.measureGeneration(ctx, sq.be); err != nil {
 			return err
 		}
 	}
@@ -428,14 +472,21 @@ func (b *bench) startImaged(ctx context.Context, be *backend, logName string) (*
 // measure drives t with l, the server being pid; the first run of the
 // benchmark is profiled with -cpuprofile.
 func (b *bench) measure(ctx context.Context, name string, l load, pid int, t target) *result {
-	progress("%s: %d connections, %s warm-up + %s", name, l.Conns, l.Warmup, l.Dur)
+	return b.measureWith(ctx, name, l, pid, func(l load) *result { return l.run(ctx, t) })
+}
+
+// measureWith runs l with run, the server being pid (0 when the work is
+// in this process); the first run of an imaged process is profiled with
+// -cpuprofile.
+func (b *bench) measureWith(ctx context.Context, name string, l load, pid int, run func(load) *result) *result {
+	progress("%s: %d concurrent, %s warm-up + %s", name, l.Conns, l.Warmup, l.Dur)
 	l.ServerPID = pid
 	var wait func() error
 	if b.o.cpuprofile != "" && !b.profiled && pid != 0 {
 		b.profiled = true
 		wait = b.profile(ctx, l)
 	}
-	res := l.run(ctx, t)
+	res := run(l)
 	if wait != nil {
 		if err := wait(); err != nil {
 			progress("CPU profile failed: %v", err)
