@@ -148,7 +148,9 @@ func (s *Service) work(claimCtx, runCtx context.Context) {
 }
 
 // lease is how long a claimed job stays ours without renewal.
-func (s *Service) lease() time.Duration { return s.cfg.Timeout + 30*time.Second }
+// It is renewed every third of it while the job runs, so a job outlives
+// its lease only when its worker dies; then another takes it over.
+func (s *Service) lease() time.Duration { return s.cfg.JobLease }
 
 // RunOne claims one job and runs it; ran is false when none was waiting.
 func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {

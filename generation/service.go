@@ -30,6 +30,7 @@ type Config struct {
 	WorkerID        string             // unique per process; random if empty
 	PollInterval    time.Duration      // how often idle workers look for jobs; 1s
 	MaxJobAttempts  int                // runs of one job before it fails; 3
+	JobLease        time.Duration      // how long a claimed job stays a dead worker's; 30s
 	Now             func() time.Time
 	Logger          *slog.Logger
 }
@@ -69,6 +70,9 @@ func New(imgs *images.Service, quota imaged.QuotaStore, jobs imaged.JobStore, cf
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
+	}
+	if cfg.JobLease <= 0 {
+		cfg.JobLease = 30 * time.Second
 	}
 	if cfg.MaxJobAttempts <= 0 {
 		cfg.MaxJobAttempts = 3

@@ -37,7 +37,7 @@ const MinPartSize = 5 << 20
 
 // DefaultTimeout bounds connecting and waiting for response headers when
 // Config.Timeout is zero.
-const DefaultTimeout = 30 * time.Second
+const DefaultTimeout = 10 * time.Second
 
 // Config says where the blobs are. Its String and LogValue never show the
 // secret key.

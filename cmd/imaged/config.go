@@ -35,6 +35,7 @@ type config struct {
 	QuotaConcurrent   int
 	GenerationTimeout time.Duration
 	Workers           int
+	JobLease          time.Duration
 	DefaultProvider   string
 }
 
@@ -104,6 +105,7 @@ var settings = []setting{
 	{"quota-concurrent", "IMAGED_QUOTA_CONCURRENT", "0", "generations running at once per owner (0: unlimited)", smallInt("quota-concurrent", 0, func(c *config) *int { return &c.QuotaConcurrent })},
 	{"generation-timeout", "IMAGED_GENERATION_TIMEOUT", "120s", "longest a generation may take", duration("generation-timeout", func(c *config) *time.Duration { return &c.GenerationTimeout })},
 	{"workers", "IMAGED_WORKERS", "2", "asynchronous generation jobs this replica runs at once", smallInt("workers", 1, func(c *config) *int { return &c.Workers })},
+	{"job-lease", "IMAGED_JOB_LEASE", "30s", "how long a job of a replica that died waits before another replica runs it", duration("job-lease", func(c *config) *time.Duration { return &c.JobLease })},
 	{"default-provider", "IMAGED_DEFAULT_PROVIDER", "builtin", "provider used when a request names none", str(func(c *config) *string { return &c.DefaultProvider })},
 }
 
