@@ -1,12 +1,14 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/imaged/imaged"
@@ -83,18 +85,34 @@ func writeData(w http.ResponseWriter, status int, message string, data any) {
 	writeJSON(w, status, successBody{Success: true, Code: status, Message: message, Data: data})
 }
 
+// jsonBuffers recycles the buffers answers are encoded into.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledJSON is the largest buffer kept for reuse, so that one large
+// answer does not pin its memory.
+const maxPooledJSON = 64 << 10
+
+// writeJSON answers body as JSON followed by a newline.
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledJSON {
+			jsonBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(body); err != nil {
 		// Only a programming error gets here; answer with a valid envelope.
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(errorBody{Code: status, ErrorCode: string(imaged.EInternal),
+		buf.Reset()
+		json.NewEncoder(buf).Encode(errorBody{Code: status, ErrorCode: string(imaged.EInternal),
 			Message: "Internal server error", Timestamp: formatTime(time.Now())})
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(buf.Bytes())
 }
 
 // writeError maps err to the envelope: application errors keep their code

@@ -16,19 +16,26 @@ import (
 
 type ctxKey int
 
-const (
-	requestIDKey ctxKey = iota
-	loggerKey
-)
+const requestKey ctxKey = 0
 
-func requestIDFrom(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey).(string)
-	return s
+// requestInfo is what observe puts in a request's context.
+type requestInfo struct {
+	id  string
+	log *slog.Logger // the server's, without the request id
 }
 
+func requestIDFrom(ctx context.Context) string {
+	if ri, ok := ctx.Value(requestKey).(*requestInfo); ok {
+		return ri.id
+	}
+	return ""
+}
+
+// loggerFrom returns a logger that adds the request id to every line. It is
+// made on demand: most requests log nothing but their access log line.
 func loggerFrom(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
-		return l
+	if ri, ok := ctx.Value(requestKey).(*requestInfo); ok {
+		return ri.log.With("requestId", ri.id)
 	}
 	return slog.Default()
 }
@@ -90,9 +97,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		log := s.log.With("requestId", id)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, loggerKey, log)
+		ctx := context.WithValue(r.Context(), requestKey, &requestInfo{id: id, log: s.log})
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 
@@ -101,12 +106,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				loggerFrom(ctx).ErrorContext(ctx, "panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					writeError(rec, r, fmt.Errorf("panic: %v", v))
 				}
 			}
-			log.LogAttrs(ctx, slog.LevelInfo, "request",
+			s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+				slog.String("requestId", id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status),

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,6 +71,8 @@ type keySet struct {
 
 	mu   sync.RWMutex
 	keys map[string][]publicKey
+	// generation counts the fetches that replaced keys.
+	generation atomic.Uint64
 
 	fetchMu        sync.Mutex // serialises fetches; guards lastUnknownKid
 	lastUnknownKid time.Time
@@ -181,6 +184,7 @@ func (s *keySet) fetchLocked(ctx context.Context) error {
 	s.mu.Lock()
 	s.keys = keys
 	s.mu.Unlock()
+	s.generation.Add(1)
 	return nil
 }
 

@@ -26,6 +26,11 @@
 // string or an array). Any failure is an *imaged.Error with
 // imaged.EUnauthorized and a message that never repeats the token.
 //
+// A token that passed these checks is remembered (by its SHA-256) for a
+// minute at most and never past its "exp", so that a client sending the same
+// token with every request does not pay for its verification every time. A
+// refetch of the key set forgets every remembered token at once.
+//
 // # Keycloak
 //
 // The original platform used Keycloak. For a realm served at
@@ -51,6 +56,7 @@ package jwtauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -95,6 +101,12 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now returns the current time (default time.Now); tests set it.
 	Now func() time.Time
+	// CacheSize is how many verified tokens are remembered, so that a token
+	// sent again is not decoded and verified again (default
+	// DefaultCacheSize; negative disables the cache). A remembered token
+	// is accepted until it expires but for a minute at most, and no longer
+	// once the key set is refetched.
+	CacheSize int
 }
 
 // Authenticator verifies bearer tokens. It is safe for concurrent use.
@@ -102,6 +114,8 @@ type Authenticator struct {
 	hmacSecret []byte
 	jwks       *keySet
 	parser     *jwt.Parser
+	now        func() time.Time
+	cache      *tokenCache // nil when disabled
 }
 
 var _ imaged.Authenticator = (*Authenticator)(nil)
@@ -135,7 +149,7 @@ func New(ctx context.Context, cfg Config) (*Authenticator, error) {
 		cfg.HTTPClient = &http.Client{Timeout: fetchTimeout}
 	}
 
-	a := &Authenticator{}
+	a := &Authenticator{now: cfg.Now, cache: newTokenCache(cfg.CacheSize)}
 	var methods []string
 	if cfg.HMACSecret != nil {
 		a.hmacSecret = append([]byte(nil), cfg.HMACSecret...)
@@ -176,6 +190,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (string,
 	if len(token) > MaxTokenLen {
 		return "", unauthorized(fmt.Errorf("token is %d bytes, limit %d", len(token), MaxTokenLen))
 	}
+	var (
+		key  [sha256.Size]byte
+		now  time.Time
+		keys uint64
+	)
+	if a.cache != nil {
+		key, now, keys = sha256.Sum256([]byte(token)), a.now(), a.keysGeneration()
+		if sub, ok := a.cache.get(&key, now, keys); ok {
+			return sub, nil
+		}
+	}
 	var claims jwt.RegisteredClaims
 	_, err := a.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		return a.verificationKey(ctx, t)
@@ -192,7 +217,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (string,
 	if len(claims.Subject) > MaxSubjectLen {
 		return "", unauthorized(fmt.Errorf("subject is longer than %d bytes", MaxSubjectLen))
 	}
+	if a.cache != nil {
+		// The parser refused a token without "exp".
+		a.cache.put(&key, claims.Subject, now, claims.ExpiresAt.Time, keys)
+	}
 	return claims.Subject, nil
+}
+
+// keysGeneration identifies the key set tokens are verified against, so that
+// cached verifications end when it changes.
+func (a *Authenticator) keysGeneration() uint64 {
+	if a.jwks == nil {
+		return 0
+	}
+	return a.jwks.generation.Load()
 }
 
 // verificationKey returns the key that may verify t: the HMAC secret for

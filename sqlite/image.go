@@ -182,27 +182,32 @@ func escapeLike(s string) string {
 
 // scanImage reads one row of imageColumns; no row is NotFound().
 func scanImage(row interface{ Scan(...any) error }) (*imaged.Image, error) {
-	var (
+	// The image and the columns converted after the scan share one
+	// allocation: each variable Scan is given a pointer to would otherwise
+	// be allocated on its own.
+	var r struct {
 		img                  imaged.Image
 		source               string
 		gen                  sql.NullString
 		createdAt, updatedAt int64
-	)
+	}
+	img := &r.img
 	err := row.Scan(&img.ID, &img.Owner, &img.OriginalFilename, &img.MediaType, &img.Size,
-		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &source, &gen, &createdAt, &updatedAt)
+		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &r.source, &r.gen, &r.createdAt, &r.updatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, imaged.NotFound()
 	} else if err != nil {
 		return nil, err
 	}
-	img.Source = imaged.Source(source)
-	if gen.Valid {
+	img.Source = imaged.Source(r.source)
+	if r.gen.Valid {
 		img.Generation = new(imaged.Generation)
-		if err := json.Unmarshal([]byte(gen.String), img.Generation); err != nil {
+		if err := json.Unmarshal([]byte(r.gen.String), img.Generation); err != nil {
 			return nil, fmt.Errorf("image %s: generation: %w", img.ID, err)
 		}
+		r.gen = sql.NullString{} // not kept alive with the image
 	}
-	img.CreatedAt = fromMicros(createdAt)
-	img.UpdatedAt = fromMicros(updatedAt)
-	return &img, nil
+	img.CreatedAt = fromMicros(r.createdAt)
+	img.UpdatedAt = fromMicros(r.updatedAt)
+	return img, nil
 }

@@ -29,7 +29,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stderr)
+	out := newLogOutput(stderr, logFlushInterval)
+	defer out.Close()
+	log, err := newLogger(cfg, out)
 	if err != nil {
 		return err
 	}
@@ -74,6 +76,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Quota:           imaged.QuotaLimits{ImagesPerDay: cfg.QuotaPerDay, Concurrent: cfg.QuotaConcurrent},
 		Timeout:         cfg.GenerationTimeout,
 		Workers:         cfg.Workers,
+		JobLease:        cfg.JobLease,
 		Logger:          log,
 	})
 	if err != nil {
@@ -145,17 +148,21 @@ func printBanner(w io.Writer, cfg *config, base string, secret []byte, generated
 	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/images\n\n", base)
 }
 
-func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
+// newLogger returns the service's logger, writing to out.
+func newLogger(cfg *config, out *logOutput) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log level must be debug, info, warn or error, got %q", cfg.LogLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch strings.ToLower(cfg.LogFormat) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(out, opts)
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(out, opts)
+	default:
+		return nil, fmt.Errorf("log format must be text or json, got %q", cfg.LogFormat)
 	}
-	return nil, fmt.Errorf("log format must be text or json, got %q", cfg.LogFormat)
+	return slog.New(flushingHandler{h, out}), nil
 }
