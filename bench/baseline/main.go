@@ -1,6 +1,7 @@
 // Command baseline is the reference server of the imaged benchmark: a bare
-// net/http server that answers every request with the same constant JSON
-// body of -size bytes, the size of imaged's GET /api/images/{id} answer. It
+// net/http handler that answers every request with the same constant JSON
+// body of -size bytes, the size of imaged's GET /api/images/{id} answer, on
+// an http.Server configured as imaged's (http.NewHTTPServer). It
 // runs as a process of its own, like imaged, so that both compete with the
 // load generator for the CPUs in the same way.
 //
@@ -21,6 +22,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	imhttp "github.com/imaged/imaged/http"
 )
 
 func main() {
@@ -56,7 +59,10 @@ func serve(ctx context.Context, addr string, b []byte) error {
 		w.WriteHeader(http.StatusOK)
 		w.Write(b)
 	})
-	hs := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// The same server settings (timeouts, header limit) as imaged: the
+	// comparison is between handlers.
+	hs := imhttp.NewHTTPServer(h)
+	hs.Addr = addr
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()
 	select {
