@@ -17,6 +17,7 @@ import (
 	"golang.org/x/image/math/fixed"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/generatortest"
 )
 
 const foxPrompt = "a red fox in a snowy forest at dawn"
@@ -342,4 +343,8 @@ func BenchmarkGenerate1x1(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/op")
+}
+
+func TestConformance(t *testing.T) {
+	generatortest.Test(t, New())
 }

@@ -20,23 +20,18 @@
 package google
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/upstream"
 )
 
 // providerName is the id of this provider in requests and errors.
@@ -46,7 +41,7 @@ const providerName = "google"
 const DefaultBaseURL = "https://generativelanguage.googleapis.com"
 
 // DefaultMaxResponseBytes bounds an answer when Config.MaxResponseBytes is zero.
-const DefaultMaxResponseBytes int64 = 64 << 20
+const DefaultMaxResponseBytes int64 = upstream.DefaultMaxResponseBytes
 
 // Imagen takes prompts of up to 480 tokens; at roughly four characters a token
 // that is about 1,920 characters.
@@ -103,8 +98,7 @@ type Config struct {
 type Generator struct {
 	apiKey           string
 	baseURL          string
-	client           *http.Client
-	maxBytes         int64
+	upstream         *upstream.Client
 	models           []imaged.Model
 	personGeneration string
 }
@@ -116,13 +110,9 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.APIKey == "" {
 		return nil, errors.New("google: an API key is required")
 	}
-	base := cfg.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("google: base URL %q is not an http(s) URL", base)
+	base, err := upstream.BaseURL(cfg.BaseURL, DefaultBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("google: %w", err)
 	}
 	switch cfg.PersonGeneration {
 	case "", "dont_allow", "allow_adult", "allow_all":
@@ -135,17 +125,15 @@ func New(cfg Config) (*Generator, error) {
 	}
 	g := &Generator{
 		apiKey:           cfg.APIKey,
-		baseURL:          strings.TrimRight(base, "/"),
-		client:           cfg.HTTPClient,
-		maxBytes:         cfg.MaxResponseBytes,
+		baseURL:          base,
 		models:           models,
 		personGeneration: cfg.PersonGeneration,
 	}
-	if g.client == nil {
-		g.client = &http.Client{}
-	}
-	if g.maxBytes <= 0 {
-		g.maxBytes = DefaultMaxResponseBytes
+	g.upstream = &upstream.Client{
+		Provider: providerName,
+		HTTP:     cfg.HTTPClient,
+		MaxBytes: cfg.MaxResponseBytes,
+		MapError: g.statusError,
 	}
 	return g, nil
 }
@@ -215,7 +203,7 @@ func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(predictRequest{
+	httpReq, err := upstream.NewJSONRequest(ctx, g.baseURL+"/v1beta/models/"+m.ID+":predict", predictRequest{
 		Instances: []predictInstance{{Prompt: req.Prompt}},
 		Parameters: predictParameters{
 			SampleCount:      n,
@@ -225,34 +213,15 @@ func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("google: encode request: %w", err)
+		return nil, fmt.Errorf("google: %w", err)
 	}
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		g.baseURL+"/v1beta/models/"+m.ID+":predict", bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("google: build request: %w", err)
-	}
-	httpReq.Header.Set("Content-Type", "application/json")
-	httpReq.Header.Set("Accept", "application/json")
 	httpReq.Header.Set("x-goog-api-key", g.apiKey)
 
-	resp, err := g.client.Do(httpReq)
+	answer, err := g.upstream.Do(httpReq)
 	if err != nil {
-		return nil, transportError(ctx, 0, err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	data, tooLarge, err := readLimited(resp.Body, g.maxBytes)
-	if err != nil {
-		return nil, transportError(ctx, resp.StatusCode, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, g.statusError(resp, data)
-	}
-	if tooLarge {
-		return nil, &imaged.UpstreamError{Provider: providerName, Status: resp.StatusCode,
-			Err: fmt.Errorf("answer is larger than %d bytes", g.maxBytes)}
-	}
-	return decodeImages(resp.StatusCode, data)
+	return g.decodeImages(answer)
 }
 
 func (g *Generator) validate(req imaged.GenerateRequest) (imaged.Model, int, error) {
@@ -291,11 +260,10 @@ func (g *Generator) validate(req imaged.GenerateRequest) (imaged.Model, int, err
 
 // decodeImages turns a 200 answer into images. Filtered predictions are
 // skipped; an answer without any image is a content-policy refusal.
-func decodeImages(status int, data []byte) ([]imaged.GeneratedImage, error) {
+func (g *Generator) decodeImages(r *upstream.Response) ([]imaged.GeneratedImage, error) {
 	var answer predictResponse
-	if err := json.Unmarshal(data, &answer); err != nil {
-		return nil, &imaged.UpstreamError{Provider: providerName, Status: status,
-			Err: fmt.Errorf("decode answer: %w", err)}
+	if err := json.Unmarshal(r.Body, &answer); err != nil {
+		return nil, g.upstream.Malformed(r, fmt.Errorf("decode answer: %w", err))
 	}
 	var images []imaged.GeneratedImage
 	var filtered []string
@@ -306,30 +274,24 @@ func decodeImages(status int, data []byte) ([]imaged.GeneratedImage, error) {
 			}
 			continue
 		}
-		raw, err := base64.StdEncoding.DecodeString(p.BytesBase64Encoded)
+		raw, err := upstream.DecodeBase64(p.BytesBase64Encoded)
 		if err != nil {
-			return nil, &imaged.UpstreamError{Provider: providerName, Status: status,
-				Err: fmt.Errorf("prediction %d: image is not valid base64: %w", i, err)}
+			return nil, g.upstream.Malformed(r, fmt.Errorf("prediction %d: image is %w", i, err))
 		}
 		images = append(images, imaged.GeneratedImage{Data: raw, RevisedPrompt: p.Prompt})
 	}
 	if len(images) == 0 {
 		cause := errors.New("the answer holds no image")
 		if len(filtered) > 0 {
-			cause = fmt.Errorf("every image was filtered: %s", truncate(filtered[0]))
+			cause = fmt.Errorf("every image was filtered: %s", upstream.Truncate(filtered[0], detailLimit))
 		}
-		return nil, contentPolicy(cause)
+		return nil, upstream.ContentPolicy(cause)
 	}
 	return images, nil
 }
 
-func contentPolicy(cause error) error {
-	return &imaged.Error{
-		Code:    imaged.EContentPolicy,
-		Message: "The prompt was refused by the provider's content policy",
-		Err:     cause,
-	}
-}
+// detailLimit bounds the provider text kept in an error.
+const detailLimit = 500
 
 // apiError is Google's error body.
 type apiError struct {
@@ -348,15 +310,15 @@ type apiError struct {
 // statusError classifies a non-2xx answer. The detail it keeps is Google's
 // status and message, with the API key cut out: Google echoes a rejected key
 // in its debug details.
-func (g *Generator) statusError(resp *http.Response, data []byte) error {
+func (g *Generator) statusError(r *upstream.Response) error {
 	var body apiError
-	_ = json.Unmarshal(data, &body) // a proxy may answer with anything; the status still counts
+	_ = json.Unmarshal(r.Body, &body) // a proxy may answer with anything; the status still counts
 	e := body.Error
 	msg := e.Message
 	if msg == "" {
-		msg = strings.TrimSpace(string(data))
+		msg = strings.TrimSpace(string(r.Body))
 	}
-	msg = truncate(g.redact(msg))
+	msg = upstream.Truncate(upstream.Redact(msg, g.apiKey), detailLimit)
 	var reason string
 	var retryDelay time.Duration
 	for _, d := range e.Details {
@@ -369,29 +331,23 @@ func (g *Generator) statusError(resp *http.Response, data []byte) error {
 	}
 	status := e.Status
 	if status == "" {
-		status = http.StatusText(resp.StatusCode)
+		status = http.StatusText(r.Status)
 	}
 	cause := fmt.Errorf("%s: %s", status, msg)
 	if reason != "" {
 		cause = fmt.Errorf("%s (%s): %s", status, reason, msg)
 	}
-	ue := &imaged.UpstreamError{Provider: providerName, Status: resp.StatusCode, Err: cause}
-	switch {
-	case resp.StatusCode == http.StatusBadRequest && refusedByPolicy(e.Message):
-		return contentPolicy(cause)
-	case resp.StatusCode == http.StatusTooManyRequests:
-		ue.Retryable = true
-		ue.RetryAfter = retryAfter(resp.Header)
-		if ue.RetryAfter == 0 {
-			ue.RetryAfter = retryDelay
-		}
-	case resp.StatusCode >= 500:
-		ue.Retryable = true
-		ue.RetryAfter = retryAfter(resp.Header)
+	if r.Status == http.StatusBadRequest && refusedByPolicy(e.Message) {
+		return upstream.ContentPolicy(cause)
 	}
-	// Anything else is for the operator or the caller to fix, not for a
-	// retry: a bad key (400 with reason API_KEY_INVALID), 401, 403
-	// PERMISSION_DENIED, 404 NOT_FOUND, other 400s.
+	// 429 and 5xx are retryable; anything else is for the operator or the
+	// caller to fix, not for a retry: a bad key (400 with reason
+	// API_KEY_INVALID), 401, 403 PERMISSION_DENIED, 404 NOT_FOUND, other 400s.
+	ue := g.upstream.StatusError(r, cause)
+	if r.Status == http.StatusTooManyRequests && ue.RetryAfter == 0 {
+		// Quota errors say how long to wait in a RetryInfo detail.
+		ue.RetryAfter = retryDelay
+	}
 	return ue
 }
 
@@ -406,72 +362,4 @@ func refusedByPolicy(message string) bool {
 		}
 	}
 	return false
-}
-
-func (g *Generator) redact(s string) string {
-	return strings.ReplaceAll(s, g.apiKey, "[redacted]")
-}
-
-// transportError classifies a failure to get or read an answer: the
-// caller's deadline is a timeout, its cancellation is final, anything else
-// (refused connection, reset, client timeout) is worth retrying.
-func transportError(ctx context.Context, status int, err error) error {
-	ue := &imaged.UpstreamError{Provider: providerName, Status: status, Err: err}
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		ue.Timeout = true
-	case ctx.Err() != nil:
-		// The caller went away: there is no one to retry for.
-	default:
-		ue.Retryable = true
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			ue.Timeout = true
-		}
-	}
-	return ue
-}
-
-// readLimited reads at most limit bytes of r, and reports whether r held more.
-func readLimited(r io.Reader, limit int64) ([]byte, bool, error) {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if int64(len(data)) > limit {
-		return data[:limit], true, nil
-	}
-	return data, false, nil
-}
-
-// retryAfter reads a Retry-After header in seconds or as an HTTP date.
-func retryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-func truncate(s string) string {
-	const limit = 500
-	if len(s) <= limit {
-		return s
-	}
-	n := limit
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

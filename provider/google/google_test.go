@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"image"
 	"image/color"
 	"image/png"
 	"io"
@@ -20,7 +19,9 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/generatortest"
 	"github.com/imaged/imaged/provider/google"
+	"github.com/imaged/imaged/provider/upstream/upstreamtest"
 )
 
 // validKey is the key the fake accepts; wrongKey is one it rejects. Both are
@@ -172,22 +173,6 @@ func filteredPrediction() map[string]any {
 	return map[string]any{"raiFilteredReason": "Unable to show generated images. All images were filtered out because they violated Google's Responsible AI practices. Support codes: 56562880"}
 }
 
-// pngImage encodes a small, real PNG filled with c.
-func pngImage(t *testing.T, w, h int, c color.Color) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, c)
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func newGenerator(t *testing.T, f *fakeImagen, mutate func(*google.Config)) *google.Generator {
 	t.Helper()
 	cfg := google.Config{APIKey: validKey, BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}
@@ -203,31 +188,18 @@ func newGenerator(t *testing.T, f *fakeImagen, mutate func(*google.Config)) *goo
 
 func asUpstream(t *testing.T, err error) *imaged.UpstreamError {
 	t.Helper()
-	var ue *imaged.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error = %v (%T), want *imaged.UpstreamError", err, err)
-	}
-	if ue.Provider != "google" {
-		t.Errorf("Provider = %q, want google", ue.Provider)
-	}
-	return ue
+	return upstreamtest.UpstreamError(t, err, "google")
 }
 
 func wantContentPolicy(t *testing.T, err error) {
 	t.Helper()
-	var e *imaged.Error
-	if !errors.As(err, &e) || e.Code != imaged.EContentPolicy {
-		t.Fatalf("error = %v, want %s", err, imaged.EContentPolicy)
-	}
-	if e.Message != "The prompt was refused by the provider's content policy" {
-		t.Errorf("Message = %q", e.Message)
-	}
+	upstreamtest.AppError(t, err, imaged.EContentPolicy)
 }
 
 func TestGenerate(t *testing.T) {
-	red := pngImage(t, 4, 3, color.NRGBA{R: 255, A: 255})
-	green := pngImage(t, 3, 4, color.NRGBA{G: 255, A: 255})
-	blue := pngImage(t, 2, 2, color.NRGBA{B: 255, A: 255})
+	red := upstreamtest.PNG(t, 4, 3, color.NRGBA{R: 255, A: 255})
+	green := upstreamtest.PNG(t, 3, 4, color.NRGBA{G: 255, A: 255})
+	blue := upstreamtest.PNG(t, 2, 2, color.NRGBA{B: 255, A: 255})
 
 	tests := []struct {
 		name   string
@@ -488,7 +460,7 @@ func TestGenerate(t *testing.T) {
 			config: func(c *google.Config) { c.MaxResponseBytes = 1024 },
 			req:    imaged.GenerateRequest{Prompt: "a fox", AspectRatio: "1:1", N: 1},
 			answer: func(w http.ResponseWriter, r *http.Request, c predictCall) {
-				writeJSON(w, http.StatusOK, predictions(pngImage(t, 64, 64, color.NRGBA{R: 1, G: 2, B: 3, A: 4}), bytes.Repeat([]byte{7}, 2048)))
+				writeJSON(w, http.StatusOK, predictions(upstreamtest.PNG(t, 64, 64, color.NRGBA{R: 1, G: 2, B: 3, A: 4}), bytes.Repeat([]byte{7}, 2048)))
 			},
 			check: func(t *testing.T, images []imaged.GeneratedImage, err error, c predictCall) {
 				if images != nil {
@@ -629,7 +601,7 @@ func TestGenerate_refusesWithoutCallingTheProvider(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeImagen(t, func(w http.ResponseWriter, r *http.Request, c predictCall) {
-				writeJSON(w, http.StatusOK, predictions(pngImage(t, 1, 1, color.White)))
+				writeJSON(w, http.StatusOK, predictions(upstreamtest.PNG(t, 1, 1, color.White)))
 			})
 			g := newGenerator(t, f, tt.config)
 			_, err := g.Generate(context.Background(), tt.req)
@@ -746,7 +718,7 @@ func TestModels(t *testing.T) {
 	})
 	t.Run("default_model_follows_the_config", func(t *testing.T) {
 		f := newFakeImagen(t, func(w http.ResponseWriter, r *http.Request, c predictCall) {
-			writeJSON(w, http.StatusOK, predictions(pngImage(t, 1, 1, color.Black)))
+			writeJSON(w, http.StatusOK, predictions(upstreamtest.PNG(t, 1, 1, color.Black)))
 		})
 		g := newGenerator(t, f, func(c *google.Config) { c.Models = []string{"imagen-4.0-fast-generate-001"} })
 		if _, err := g.Generate(context.Background(), imaged.GenerateRequest{Prompt: "a fox", AspectRatio: "1:1", N: 1}); err != nil {
@@ -777,4 +749,12 @@ func TestNew_rejectsConfigsThatCannotWork(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestConformance(t *testing.T) {
+	g, err := google.New(google.Config{APIKey: validKey, HTTPClient: generatortest.NoNetwork(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	generatortest.Test(t, g)
 }

@@ -18,9 +18,7 @@
 package openai
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,12 +28,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/upstream"
 )
 
 // Defaults for Config fields left empty.
 const (
 	DefaultBaseURL          = "https://api.openai.com"
-	DefaultMaxResponseBytes = 64 << 20
+	DefaultMaxResponseBytes = upstream.DefaultMaxResponseBytes
 )
 
 // providerName is the id the service and its clients use for this provider.
@@ -110,8 +109,7 @@ func catalogue() []model {
 type Generator struct {
 	apiKey   string
 	endpoint string // {BaseURL}/v1/images/generations
-	client   *http.Client
-	maxBytes int64
+	upstream *upstream.Client
 	models   []model
 }
 
@@ -124,24 +122,16 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.APIKey == "" {
 		return nil, errors.New("openai: an API key is required")
 	}
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
+	base, err := upstream.BaseURL(cfg.BaseURL, DefaultBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("openai: %w", err)
 	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("openai: base URL %q is not an http(s) URL", cfg.BaseURL)
-	}
-	g := &Generator{
-		apiKey:   cfg.APIKey,
-		endpoint: base + "/v1/images/generations",
-		client:   cfg.HTTPClient,
-		maxBytes: cfg.MaxResponseBytes,
-	}
-	if g.client == nil {
-		g.client = &http.Client{}
-	}
-	if g.maxBytes <= 0 {
-		g.maxBytes = DefaultMaxResponseBytes
+	g := &Generator{apiKey: cfg.APIKey, endpoint: base + "/v1/images/generations"}
+	g.upstream = &upstream.Client{
+		Provider: providerName,
+		HTTP:     cfg.HTTPClient,
+		MaxBytes: cfg.MaxResponseBytes,
+		MapError: g.statusError,
 	}
 	all := catalogue()
 	if len(cfg.Models) == 0 {
@@ -260,45 +250,39 @@ type imagesResponse struct {
 
 // create makes one generation request and returns its images.
 func (g *Generator) create(ctx context.Context, body createRequest) ([]imaged.GeneratedImage, error) {
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, g.endpoint, bytes.NewReader(payload))
+	hreq, err := upstream.NewJSONRequest(ctx, g.endpoint, body)
 	if err != nil {
 		return nil, err
 	}
 	hreq.Header.Set("Authorization", "Bearer "+g.apiKey)
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
 
-	raw, err := g.do(ctx, hreq)
+	answer, err := g.upstream.Do(hreq)
 	if err != nil {
 		return nil, err
 	}
 	var resp imagesResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return nil, g.malformed(fmt.Errorf("decoding the answer: %w", err))
+	if err := json.Unmarshal(answer.Body, &resp); err != nil {
+		return nil, g.upstream.Malformed(answer, fmt.Errorf("decoding the answer: %w", err))
 	}
 	if len(resp.Data) == 0 {
-		return nil, g.malformed(errors.New("the answer holds no image"))
+		return nil, g.upstream.Malformed(answer, errors.New("the answer holds no image"))
 	}
 	images := make([]imaged.GeneratedImage, 0, len(resp.Data))
 	for i, d := range resp.Data {
 		var data []byte
 		switch {
 		case d.B64JSON != "":
-			data, err = base64.StdEncoding.DecodeString(d.B64JSON)
+			data, err = upstream.DecodeBase64(d.B64JSON)
 			if err != nil {
-				return nil, g.malformed(fmt.Errorf("image %d: decoding b64_json: %w", i, err))
+				return nil, g.upstream.Malformed(answer, fmt.Errorf("image %d: b64_json is %w", i, err))
 			}
 		case d.URL != "":
-			data, err = g.download(ctx, d.URL)
+			data, err = g.download(ctx, answer, d.URL)
 			if err != nil {
 				return nil, err
 			}
 		default:
-			return nil, g.malformed(fmt.Errorf("image %d has neither b64_json nor url", i))
+			return nil, g.upstream.Malformed(answer, fmt.Errorf("image %d has neither b64_json nor url", i))
 		}
 		images = append(images, imaged.GeneratedImage{Data: data, RevisedPrompt: d.RevisedPrompt})
 	}
@@ -307,14 +291,18 @@ func (g *Generator) create(ctx context.Context, body createRequest) ([]imaged.Ge
 
 // download fetches an image the API answered with a URL. The URL is signed
 // by the provider, so the API key is not sent along.
-func (g *Generator) download(ctx context.Context, rawURL string) ([]byte, error) {
+func (g *Generator) download(ctx context.Context, answer *upstream.Response, rawURL string) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, g.malformed(errors.New("the answer holds an image URL that is not http(s)"))
+		return nil, g.upstream.Malformed(answer, errors.New("the answer holds an image URL that is not http(s)"))
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
-	return g.do(ctx, hreq)
+	got, err := g.upstream.Do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	return got.Body, nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
 	"image/color"
 	"image/png"
 	"net/http"
@@ -20,7 +19,9 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/generatortest"
 	"github.com/imaged/imaged/provider/openai"
+	"github.com/imaged/imaged/provider/upstream/upstreamtest"
 )
 
 // testKey is long and distinctive so that a leak into an error is obvious.
@@ -29,20 +30,10 @@ const testKey = "sk-proj-TESTKEY0123456789abcdefSECRET"
 // maskedKey is how the API quotes a wrong key back.
 const maskedKey = "sk-proj-********************************CRET"
 
-// testPNG encodes a small real image, different per call.
+// testPNG encodes a small real image, different per shade.
 func testPNG(t *testing.T, shade uint8) []byte {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 3, 2))
-	for x := range 3 {
-		for y := range 2 {
-			img.Set(x, y, color.RGBA{R: shade, G: uint8(40 * x), B: uint8(90 * y), A: 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return upstreamtest.PNG(t, 3, 2, color.RGBA{R: shade, G: 40, B: 90, A: 255})
 }
 
 // fakeOpenAI reproduces POST /v1/images/generations as the API reference
@@ -508,31 +499,12 @@ func TestGenerateErrors(t *testing.T) {
 
 func checkAppError(t *testing.T, err error, want imaged.ErrorCode) {
 	t.Helper()
-	var ae *imaged.Error
-	if !errors.As(err, &ae) {
-		t.Fatalf("error %v (%T) is not an *imaged.Error", err, err)
-	}
-	if ae.Code != want {
-		t.Errorf("code = %s, want %s", ae.Code, want)
-	}
-	if want == imaged.EContentPolicy && ae.Message != "The prompt was refused by the provider's content policy" {
-		t.Errorf("message = %q, want the fixed content-policy text", ae.Message)
-	}
+	upstreamtest.AppError(t, err, want)
 }
 
 func checkUpstream(t *testing.T, err error, want *imaged.UpstreamError) {
 	t.Helper()
-	var ue *imaged.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *imaged.UpstreamError", err, err)
-	}
-	if ue.Provider != "openai" {
-		t.Errorf("Provider = %q, want openai", ue.Provider)
-	}
-	if ue.Status != want.Status || ue.Retryable != want.Retryable || ue.RetryAfter != want.RetryAfter || ue.Timeout != want.Timeout {
-		t.Errorf("got {Status:%d Retryable:%v RetryAfter:%v Timeout:%v}, want {Status:%d Retryable:%v RetryAfter:%v Timeout:%v} (%v)",
-			ue.Status, ue.Retryable, ue.RetryAfter, ue.Timeout, want.Status, want.Retryable, want.RetryAfter, want.Timeout, err)
-	}
+	upstreamtest.CheckUpstream(t, err, "openai", want)
 }
 
 func TestGenerateDeadline(t *testing.T) {
@@ -695,4 +667,12 @@ func modelIDs(models []imaged.Model) []string {
 		ids = append(ids, m.ID)
 	}
 	return ids
+}
+
+func TestConformance(t *testing.T) {
+	g, err := openai.New(openai.Config{APIKey: testKey, HTTPClient: generatortest.NoNetwork(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	generatortest.Test(t, g)
 }

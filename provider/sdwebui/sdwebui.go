@@ -20,24 +20,20 @@
 package sdwebui
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/upstream"
 )
 
 // providerName is the id of this provider in requests and errors.
@@ -48,7 +44,7 @@ const DefaultModel = "default"
 
 // Defaults for the zero values of Config.
 const (
-	DefaultMaxResponseBytes int64   = 64 << 20
+	DefaultMaxResponseBytes int64   = upstream.DefaultMaxResponseBytes
 	DefaultBaseSize                 = 1024
 	DefaultSteps                    = 25
 	DefaultCFGScale         float64 = 7
@@ -98,8 +94,7 @@ type Config struct {
 // concurrent use.
 type Generator struct {
 	endpoint string
-	client   *http.Client
-	maxBytes int64
+	upstream *upstream.Client
 	models   []imaged.Model
 	username string
 	password string
@@ -119,17 +114,15 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.BaseURL == "" {
 		return nil, errors.New("sdwebui: a base URL is required, such as http://127.0.0.1:7860")
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("sdwebui: base URL %q is not an http(s) URL", cfg.BaseURL)
+	base, err := upstream.BaseURL(cfg.BaseURL, "")
+	if err != nil {
+		return nil, fmt.Errorf("sdwebui: %w", err)
 	}
-	if u.User != nil {
+	if u, _ := url.Parse(base); u.User != nil {
 		return nil, errors.New("sdwebui: put credentials in Username and Password, not in the base URL")
 	}
 	g := &Generator{
-		endpoint: strings.TrimRight(cfg.BaseURL, "/") + "/sdapi/v1/txt2img",
-		client:   cfg.HTTPClient,
-		maxBytes: cfg.MaxResponseBytes,
+		endpoint: base + "/sdapi/v1/txt2img",
 		username: cfg.Username,
 		password: cfg.Password,
 		baseSize: cfg.BaseSize,
@@ -137,11 +130,11 @@ func New(cfg Config) (*Generator, error) {
 		cfgScale: cfg.CFGScale,
 		sampler:  cfg.Sampler,
 	}
-	if g.client == nil {
-		g.client = &http.Client{}
-	}
-	if g.maxBytes <= 0 {
-		g.maxBytes = DefaultMaxResponseBytes
+	g.upstream = &upstream.Client{
+		Provider: providerName,
+		HTTP:     cfg.HTTPClient,
+		MaxBytes: cfg.MaxResponseBytes,
+		MapError: g.statusError,
 	}
 	if g.baseSize == 0 {
 		g.baseSize = DefaultBaseSize
@@ -287,37 +280,19 @@ func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([
 	if m.ID != DefaultModel {
 		body.OverrideSettings = map[string]string{"sd_model_checkpoint": m.ID}
 	}
-	payload, err := json.Marshal(body)
+	httpReq, err := upstream.NewJSONRequest(ctx, g.endpoint, body)
 	if err != nil {
-		return nil, fmt.Errorf("sdwebui: encode request: %w", err)
+		return nil, fmt.Errorf("sdwebui: %w", err)
 	}
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, g.endpoint, bytes.NewReader(payload))
-	if err != nil {
-		return nil, fmt.Errorf("sdwebui: build request: %w", err)
-	}
-	httpReq.Header.Set("Content-Type", "application/json")
-	httpReq.Header.Set("Accept", "application/json")
 	if g.username != "" {
 		httpReq.SetBasicAuth(g.username, g.password)
 	}
 
-	resp, err := g.client.Do(httpReq)
+	answer, err := g.upstream.Do(httpReq)
 	if err != nil {
-		return nil, transportError(ctx, 0, err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	data, tooLarge, err := readLimited(resp.Body, g.maxBytes)
-	if err != nil {
-		return nil, transportError(ctx, resp.StatusCode, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, g.statusError(resp, data)
-	}
-	if tooLarge {
-		return nil, &imaged.UpstreamError{Provider: providerName, Status: resp.StatusCode,
-			Err: fmt.Errorf("answer is larger than %d bytes", g.maxBytes)}
-	}
-	return decodeImages(resp.StatusCode, data, n)
+	return g.decodeImages(answer, n)
 }
 
 func (g *Generator) validate(req imaged.GenerateRequest) (imaged.Model, int, error) {
@@ -352,11 +327,10 @@ func (g *Generator) validate(req imaged.GenerateRequest) (imaged.Model, int, err
 // A grid, which the server puts first when asked to save one, is skipped
 // with info's index_of_first_image; images that scripts append after the
 // batch (ControlNet's detected maps, for one) are dropped.
-func decodeImages(status int, data []byte, n int) ([]imaged.GeneratedImage, error) {
+func (g *Generator) decodeImages(r *upstream.Response, n int) ([]imaged.GeneratedImage, error) {
 	var answer txt2imgResponse
-	if err := json.Unmarshal(data, &answer); err != nil {
-		return nil, &imaged.UpstreamError{Provider: providerName, Status: status,
-			Err: fmt.Errorf("decode answer: %w", err)}
+	if err := json.Unmarshal(r.Body, &answer); err != nil {
+		return nil, g.upstream.Malformed(r, fmt.Errorf("decode answer: %w", err))
 	}
 	var info generationInfo
 	if answer.Info != "" {
@@ -373,18 +347,13 @@ func decodeImages(status int, data []byte, n int) ([]imaged.GeneratedImage, erro
 		batch = batch[:n]
 	}
 	if len(batch) == 0 {
-		return nil, &imaged.UpstreamError{Provider: providerName, Status: status,
-			Err: errors.New("the answer holds no image")}
+		return nil, g.upstream.Malformed(r, errors.New("the answer holds no image"))
 	}
 	images := make([]imaged.GeneratedImage, 0, len(batch))
 	for i, b64 := range batch {
-		if _, rest, ok := strings.Cut(b64, ";base64,"); ok && strings.HasPrefix(b64, "data:") {
-			b64 = rest
-		}
-		raw, err := base64.StdEncoding.DecodeString(b64)
+		raw, err := upstream.DecodeBase64(b64)
 		if err != nil {
-			return nil, &imaged.UpstreamError{Provider: providerName, Status: status,
-				Err: fmt.Errorf("image %d is not valid base64: %w", i, err)}
+			return nil, g.upstream.Malformed(r, fmt.Errorf("image %d is %w", i, err))
 		}
 		img := imaged.GeneratedImage{Data: raw}
 		switch {
@@ -414,21 +383,12 @@ type validationIssue struct {
 	Msg string `json:"msg"`
 }
 
-// statusError classifies a non-2xx answer.
-func (g *Generator) statusError(resp *http.Response, data []byte) error {
-	ue := &imaged.UpstreamError{Provider: providerName, Status: resp.StatusCode,
-		Err: fmt.Errorf("%s: %s", http.StatusText(resp.StatusCode), truncate(g.redact(describe(data))))}
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		ue.Retryable = true
-		ue.RetryAfter = retryAfter(resp.Header)
-	case resp.StatusCode >= 500:
-		// Out of GPU memory, a checkpoint still loading, a proxy in front:
-		// all may pass.
-		ue.Retryable = true
-		ue.RetryAfter = retryAfter(resp.Header)
-	}
-	return ue
+// statusError classifies a non-2xx answer. 5xx (out of GPU memory, a
+// checkpoint still loading, a proxy in front) and 429 may pass and are
+// retried; the server's own words go to the log without the password.
+func (g *Generator) statusError(r *upstream.Response) error {
+	detail := upstream.Truncate(upstream.Redact(describe(r.Body), g.password), 500)
+	return g.upstream.StatusError(r, fmt.Errorf("%s: %s", http.StatusText(r.Status), detail))
 }
 
 // describe summarises an error body for the log.
@@ -461,75 +421,4 @@ func describe(data []byte) string {
 		return strings.TrimSpace(string(data))
 	}
 	return strings.Join(parts, "; ")
-}
-
-func (g *Generator) redact(s string) string {
-	if g.password != "" {
-		s = strings.ReplaceAll(s, g.password, "[redacted]")
-	}
-	return s
-}
-
-// transportError classifies a failure to get or read an answer: the
-// caller's deadline is a timeout, its cancellation is final, anything else
-// (refused connection, reset, client timeout) is worth retrying.
-func transportError(ctx context.Context, status int, err error) error {
-	ue := &imaged.UpstreamError{Provider: providerName, Status: status, Err: err}
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		ue.Timeout = true
-	case ctx.Err() != nil:
-		// The caller went away: there is no one to retry for.
-	default:
-		ue.Retryable = true
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			ue.Timeout = true
-		}
-	}
-	return ue
-}
-
-// readLimited reads at most limit bytes of r, and reports whether r held more.
-func readLimited(r io.Reader, limit int64) ([]byte, bool, error) {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if int64(len(data)) > limit {
-		return data[:limit], true, nil
-	}
-	return data, false, nil
-}
-
-// retryAfter reads a Retry-After header in seconds or as an HTTP date.
-func retryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-func truncate(s string) string {
-	const limit = 500
-	if len(s) <= limit {
-		return s
-	}
-	n := limit
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +19,9 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/generatortest"
 	"github.com/imaged/imaged/provider/sdwebui"
+	"github.com/imaged/imaged/provider/upstream/upstreamtest"
 )
 
 const (
@@ -159,22 +159,6 @@ func batch(c txt2imgCall, first int, imgs ...[]byte) map[string]any {
 	return map[string]any{"images": b64, "parameters": c.Raw, "info": string(info)}
 }
 
-// pngImage encodes a small, real PNG filled with c.
-func pngImage(t *testing.T, w, h int, c color.Color) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, c)
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func newGenerator(t *testing.T, f *fakeWebUI, mutate func(*sdwebui.Config)) *sdwebui.Generator {
 	t.Helper()
 	cfg := sdwebui.Config{BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}
@@ -192,14 +176,7 @@ func withAuth(c *sdwebui.Config) { c.Username, c.Password = apiUser, apiPassword
 
 func asUpstream(t *testing.T, err error) *imaged.UpstreamError {
 	t.Helper()
-	var ue *imaged.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error = %v (%T), want *imaged.UpstreamError", err, err)
-	}
-	if ue.Provider != "sdwebui" {
-		t.Errorf("Provider = %q, want sdwebui", ue.Provider)
-	}
-	return ue
+	return upstreamtest.UpstreamError(t, err, "sdwebui")
 }
 
 func seedOf(img imaged.GeneratedImage) string {
@@ -210,10 +187,10 @@ func seedOf(img imaged.GeneratedImage) string {
 }
 
 func TestGenerate(t *testing.T) {
-	red := pngImage(t, 4, 3, color.NRGBA{R: 255, A: 255})
-	green := pngImage(t, 3, 4, color.NRGBA{G: 255, A: 255})
-	blue := pngImage(t, 2, 2, color.NRGBA{B: 255, A: 255})
-	grid := pngImage(t, 8, 8, color.Gray{Y: 128})
+	red := upstreamtest.PNG(t, 4, 3, color.NRGBA{R: 255, A: 255})
+	green := upstreamtest.PNG(t, 3, 4, color.NRGBA{G: 255, A: 255})
+	blue := upstreamtest.PNG(t, 2, 2, color.NRGBA{B: 255, A: 255})
+	grid := upstreamtest.PNG(t, 8, 8, color.Gray{Y: 128})
 
 	tests := []struct {
 		name     string
@@ -551,7 +528,7 @@ func TestGenerate_aspectRatiosBecomeSizesInMultiplesOf8(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s_at_%d", strings.Replace(tt.ratio, ":", "x", 1), tt.base), func(t *testing.T) {
 			f := newFakeWebUI(t, false, func(w http.ResponseWriter, r *http.Request, c txt2imgCall) {
-				writeJSON(w, http.StatusOK, batch(c, 0, pngImage(t, 1, 1, color.White)))
+				writeJSON(w, http.StatusOK, batch(c, 0, upstreamtest.PNG(t, 1, 1, color.White)))
 			})
 			g := newGenerator(t, f, func(c *sdwebui.Config) {
 				if tt.base != 1024 {
@@ -588,7 +565,7 @@ func TestGenerate_refusesWithoutCallingTheServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeWebUI(t, false, func(w http.ResponseWriter, r *http.Request, c txt2imgCall) {
-				writeJSON(w, http.StatusOK, batch(c, 0, pngImage(t, 1, 1, color.White)))
+				writeJSON(w, http.StatusOK, batch(c, 0, upstreamtest.PNG(t, 1, 1, color.White)))
 			})
 			g := newGenerator(t, f, nil)
 			_, err := g.Generate(context.Background(), tt.req)
@@ -682,7 +659,7 @@ func TestModels(t *testing.T) {
 	})
 	t.Run("an_empty_model_is_the_first_checkpoint", func(t *testing.T) {
 		f := newFakeWebUI(t, false, func(w http.ResponseWriter, r *http.Request, c txt2imgCall) {
-			writeJSON(w, http.StatusOK, batch(c, 0, pngImage(t, 1, 1, color.Black)))
+			writeJSON(w, http.StatusOK, batch(c, 0, upstreamtest.PNG(t, 1, 1, color.Black)))
 		})
 		g := newGenerator(t, f, func(c *sdwebui.Config) { c.Models = []string{"sd_xl_base_1.0", "dreamshaper_8"} })
 		if _, err := g.Generate(context.Background(), imaged.GenerateRequest{Prompt: "a fox", AspectRatio: "1:1", N: 1}); err != nil {
@@ -716,4 +693,12 @@ func TestNew_rejectsConfigsThatCannotWork(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestConformance(t *testing.T) {
+	g, err := sdwebui.New(sdwebui.Config{BaseURL: "http://127.0.0.1:7860", Username: apiUser, Password: apiPassword, HTTPClient: generatortest.NoNetwork(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	generatortest.Test(t, g)
 }

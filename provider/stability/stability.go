@@ -26,18 +26,18 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/upstream"
 )
 
 // Defaults for Config fields left empty.
 const (
 	DefaultBaseURL          = "https://api.stability.ai"
-	DefaultMaxResponseBytes = 64 << 20
+	DefaultMaxResponseBytes = upstream.DefaultMaxResponseBytes
 )
 
 // maxSeed is the largest seed the API accepts.
@@ -107,8 +107,7 @@ func catalogue() []model {
 type Generator struct {
 	apiKey   string
 	baseURL  string
-	client   *http.Client
-	maxBytes int64
+	upstream *upstream.Client
 	models   []model
 }
 
@@ -121,24 +120,16 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.APIKey == "" {
 		return nil, errors.New("stability: an API key is required")
 	}
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
+	base, err := upstream.BaseURL(cfg.BaseURL, DefaultBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("stability: %w", err)
 	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("stability: base URL %q is not an http(s) URL", cfg.BaseURL)
-	}
-	g := &Generator{
-		apiKey:   cfg.APIKey,
-		baseURL:  base,
-		client:   cfg.HTTPClient,
-		maxBytes: cfg.MaxResponseBytes,
-	}
-	if g.client == nil {
-		g.client = &http.Client{}
-	}
-	if g.maxBytes <= 0 {
-		g.maxBytes = DefaultMaxResponseBytes
+	g := &Generator{apiKey: cfg.APIKey, baseURL: base}
+	g.upstream = &upstream.Client{
+		Provider: providerName,
+		HTTP:     cfg.HTTPClient,
+		MaxBytes: cfg.MaxResponseBytes,
+		MapError: g.statusError,
 	}
 	all := catalogue()
 	if len(cfg.Models) == 0 {
@@ -263,27 +254,27 @@ func (g *Generator) generateOne(ctx context.Context, m model, req imaged.Generat
 	hreq.Header.Set("Content-Type", form.FormDataContentType())
 	hreq.Header.Set("Accept", "image/*")
 
-	data, header, err := g.do(ctx, hreq)
+	answer, err := g.upstream.Do(hreq)
 	if err != nil {
 		return imaged.GeneratedImage{}, err
 	}
-	switch reason := header.Get("finish-reason"); reason {
+	switch reason := answer.Header.Get("finish-reason"); reason {
 	case "", "SUCCESS":
 	case "CONTENT_FILTERED":
 		return imaged.GeneratedImage{}, errContentPolicy("finish-reason " + reason)
 	default:
-		return imaged.GeneratedImage{}, g.malformed(fmt.Errorf("unknown finish-reason %q", g.redact(reason)))
+		return imaged.GeneratedImage{}, g.upstream.Malformed(answer, fmt.Errorf("unknown finish-reason %q", g.redact(reason)))
 	}
-	if ct := header.Get("Content-Type"); ct != "" {
+	if ct := answer.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || !strings.HasPrefix(mt, "image/") {
-			return imaged.GeneratedImage{}, g.malformed(fmt.Errorf("the answer is %q, not an image", g.redact(ct)))
+			return imaged.GeneratedImage{}, g.upstream.Malformed(answer, fmt.Errorf("the answer is %q, not an image", g.redact(ct)))
 		}
 	}
-	if len(data) == 0 {
-		return imaged.GeneratedImage{}, g.malformed(errors.New("the answer holds no image"))
+	if len(answer.Body) == 0 {
+		return imaged.GeneratedImage{}, g.upstream.Malformed(answer, errors.New("the answer holds no image"))
 	}
-	img := imaged.GeneratedImage{Data: data}
-	if s, err := strconv.ParseInt(strings.TrimSpace(header.Get("seed")), 10, 64); err == nil {
+	img := imaged.GeneratedImage{Data: answer.Body}
+	if s, err := strconv.ParseInt(strings.TrimSpace(answer.Header.Get("seed")), 10, 64); err == nil {
 		img.Seed = &s
 	} else if seed != nil {
 		img.Seed = seed

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"image"
 	"image/color"
 	"image/png"
 	"mime"
@@ -20,7 +19,9 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/generatortest"
 	"github.com/imaged/imaged/provider/stability"
+	"github.com/imaged/imaged/provider/upstream/upstreamtest"
 )
 
 // testKey is long and distinctive so that a leak into an error is obvious.
@@ -32,17 +33,7 @@ const maskedKey = "sk-****************************stability"
 // testPNG encodes a small real image, different per shade.
 func testPNG(t *testing.T, shade uint8) []byte {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 2, 3))
-	for x := range 2 {
-		for y := range 3 {
-			img.Set(x, y, color.RGBA{R: uint8(60 * x), G: shade, B: uint8(70 * y), A: 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return upstreamtest.PNG(t, 2, 3, color.RGBA{R: 60, G: shade, B: 70, A: 255})
 }
 
 // sent is one request the fake received: the endpoint and its form fields.
@@ -437,31 +428,12 @@ func TestGenerateErrors(t *testing.T) {
 
 func checkAppError(t *testing.T, err error, want imaged.ErrorCode) {
 	t.Helper()
-	var ae *imaged.Error
-	if !errors.As(err, &ae) {
-		t.Fatalf("error %v (%T) is not an *imaged.Error", err, err)
-	}
-	if ae.Code != want {
-		t.Errorf("code = %s, want %s", ae.Code, want)
-	}
-	if want == imaged.EContentPolicy && ae.Message != "The prompt was refused by the provider's content policy" {
-		t.Errorf("message = %q, want the fixed content-policy text", ae.Message)
-	}
+	upstreamtest.AppError(t, err, want)
 }
 
 func checkUpstream(t *testing.T, err error, want *imaged.UpstreamError) {
 	t.Helper()
-	var ue *imaged.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *imaged.UpstreamError", err, err)
-	}
-	if ue.Provider != "stability" {
-		t.Errorf("Provider = %q, want stability", ue.Provider)
-	}
-	if ue.Status != want.Status || ue.Retryable != want.Retryable || ue.RetryAfter != want.RetryAfter || ue.Timeout != want.Timeout {
-		t.Errorf("got {Status:%d Retryable:%v RetryAfter:%v Timeout:%v}, want {Status:%d Retryable:%v RetryAfter:%v Timeout:%v} (%v)",
-			ue.Status, ue.Retryable, ue.RetryAfter, ue.Timeout, want.Status, want.Retryable, want.RetryAfter, want.Timeout, err)
-	}
+	upstreamtest.CheckUpstream(t, err, "stability", want)
 }
 
 func TestGenerateReportsTheSeedSentWhenTheHeaderIsMissing(t *testing.T) {
@@ -662,4 +634,12 @@ func modelIDs(models []imaged.Model) []string {
 		ids = append(ids, m.ID)
 	}
 	return ids
+}
+
+func TestConformance(t *testing.T) {
+	g, err := stability.New(stability.Config{APIKey: testKey, HTTPClient: generatortest.NoNetwork(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	generatortest.Test(t, g)
 }
