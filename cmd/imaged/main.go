@@ -19,13 +19,24 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// defaultGCPercent is the garbage collector's target when GOGC is not set.
+// imaged's live heap is a few MiB (uploads and downloads stream), so Go's
+// default of 100 collects every few MiB allocated, tens of times a second
+// under load; 300 spends a few more MiB of memory to cut that CPU by about
+// two thirds.
+const defaultGCPercent = 300
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
