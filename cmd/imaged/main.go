@@ -39,7 +39,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	getenv, err := withFileVars(os.Getenv, os.Environ())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "imaged:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "imaged:", err)
 		}
