@@ -25,10 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/provider/upstream"
@@ -119,7 +117,7 @@ func New(cfg Config) (*Generator, error) {
 	default:
 		return nil, fmt.Errorf("google: person generation %q is not one of dont_allow, allow_adult, allow_all", cfg.PersonGeneration)
 	}
-	models, err := enabledModels(cfg.Models)
+	models, err := upstream.Select(providerName, catalog, cfg.Models, func(m imaged.Model) string { return m.ID })
 	if err != nil {
 		return nil, err
 	}
@@ -138,35 +136,11 @@ func New(cfg Config) (*Generator, error) {
 	return g, nil
 }
 
-func enabledModels(ids []string) ([]imaged.Model, error) {
-	if len(ids) == 0 {
-		return slices.Clone(catalog), nil
-	}
-	var models []imaged.Model
-	for _, id := range ids {
-		i := slices.IndexFunc(catalog, func(m imaged.Model) bool { return m.ID == id })
-		if i < 0 {
-			return nil, fmt.Errorf("google: model %q is not an Imagen model of the Gemini API", id)
-		}
-		if !slices.ContainsFunc(models, func(m imaged.Model) bool { return m.ID == id }) {
-			models = append(models, catalog[i])
-		}
-	}
-	return models, nil
-}
-
 // Name returns "google".
 func (g *Generator) Name() string { return providerName }
 
 // Models returns the enabled Imagen models, the default first.
-func (g *Generator) Models() []imaged.Model {
-	out := make([]imaged.Model, len(g.models))
-	for i, m := range g.models {
-		m.AspectRatios = slices.Clone(m.AspectRatios)
-		out[i] = m
-	}
-	return out
-}
+func (g *Generator) Models() []imaged.Model { return upstream.Models(g.models, sameModel) }
 
 type predictRequest struct {
 	Instances  []predictInstance `json:"instances"`
@@ -225,38 +199,10 @@ func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([
 }
 
 func (g *Generator) validate(req imaged.GenerateRequest) (imaged.Model, int, error) {
-	m := g.models[0]
-	if req.Model != "" {
-		i := slices.IndexFunc(g.models, func(m imaged.Model) bool { return m.ID == req.Model })
-		if i < 0 {
-			return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q is not offered by provider %s", req.Model, providerName)
-		}
-		m = g.models[i]
-	}
-	if !m.SupportsAspectRatio(req.AspectRatio) {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "aspect ratio %q is not supported by model %q", req.AspectRatio, m.ID)
-	}
-	n := req.N
-	if n == 0 {
-		n = 1
-	}
-	if n < 1 || n > m.MaxImages {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q makes 1 to %d images per request, not %d", m.ID, m.MaxImages, req.N)
-	}
-	if strings.TrimSpace(req.Prompt) == "" {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is empty")
-	}
-	if utf8.RuneCountInString(req.Prompt) > m.MaxPromptLength {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is longer than %d characters", m.MaxPromptLength)
-	}
-	if req.NegativePrompt != "" {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not support a negative prompt", m.ID)
-	}
-	if req.Seed != nil {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not support a seed", m.ID)
-	}
-	return m, n, nil
+	return upstream.Check(providerName, g.models, sameModel, req)
 }
+
+func sameModel(m imaged.Model) imaged.Model { return m }
 
 // decodeImages turns a 200 answer into images. Filtered predictions are
 // skipped; an answer without any image is a content-policy refusal.

@@ -24,8 +24,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/provider/upstream"
@@ -133,51 +131,28 @@ func New(cfg Config) (*Generator, error) {
 		MaxBytes: cfg.MaxResponseBytes,
 		MapError: g.statusError,
 	}
-	all := catalogue()
-	if len(cfg.Models) == 0 {
-		g.models = all
-		return g, nil
-	}
-	for _, id := range cfg.Models {
-		m, ok := find(all, id)
-		if !ok {
-			return nil, fmt.Errorf("openai: model %q is not offered", id)
-		}
-		g.models = append(g.models, m)
+	if g.models, err = upstream.Select(providerName, catalogue(), cfg.Models, modelID); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
 
-func find(models []model, id string) (model, bool) {
-	for _, m := range models {
-		if m.ID == id {
-			return m, true
-		}
-	}
-	return model{}, false
-}
+func modelID(m model) string         { return m.ID }
+func modelInfo(m model) imaged.Model { return m.Model }
 
 // Name returns "openai".
 func (g *Generator) Name() string { return providerName }
 
 // Models lists the enabled models, the default first.
-func (g *Generator) Models() []imaged.Model {
-	out := make([]imaged.Model, len(g.models))
-	for i, m := range g.models {
-		out[i] = m.Model
-		out[i].AspectRatios = append([]string(nil), m.AspectRatios...)
-	}
-	return out
-}
+func (g *Generator) Models() []imaged.Model { return upstream.Models(g.models, modelInfo) }
 
 // Generate makes req.N images (at least one) with req.Model, the default
 // model when empty.
 func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([]imaged.GeneratedImage, error) {
-	m, err := g.check(req)
+	m, n, err := g.check(req)
 	if err != nil {
 		return nil, err
 	}
-	n := max(req.N, 1)
 	body := createRequest{
 		Model:          m.ID,
 		Prompt:         req.Prompt,
@@ -202,30 +177,9 @@ func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([
 }
 
 // check resolves the model and rejects what it cannot serve, before any
-// request is made.
-func (g *Generator) check(req imaged.GenerateRequest) (model, error) {
-	id := req.Model
-	if id == "" {
-		id = g.models[0].ID
-	}
-	m, ok := find(g.models, id)
-	switch {
-	case !ok:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q is not offered by provider %s", id, providerName)
-	case !m.SupportsAspectRatio(req.AspectRatio):
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "aspect ratio %q is not supported by model %q", req.AspectRatio, id)
-	case req.N > m.MaxImages:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q makes at most %d images per request", id, m.MaxImages)
-	case strings.TrimSpace(req.Prompt) == "":
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is empty")
-	case utf8.RuneCountInString(req.Prompt) > m.MaxPromptLength:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q takes prompts of at most %d characters", id, m.MaxPromptLength)
-	case req.NegativePrompt != "" && !m.SupportsNegativePrompt:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not take a negative prompt", id)
-	case req.Seed != nil && !m.SupportsSeed:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not take a seed", id)
-	}
-	return m, nil
+// request is made; it returns the model and the image count.
+func (g *Generator) check(req imaged.GenerateRequest) (model, int, error) {
+	return upstream.Check(providerName, g.models, modelInfo, req)
 }
 
 // createRequest is the JSON body of POST /v1/images/generations.

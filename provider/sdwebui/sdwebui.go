@@ -30,7 +30,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/provider/upstream"
@@ -193,14 +192,7 @@ func New(cfg Config) (*Generator, error) {
 func (g *Generator) Name() string { return providerName }
 
 // Models returns the configured checkpoints, the default first.
-func (g *Generator) Models() []imaged.Model {
-	out := make([]imaged.Model, len(g.models))
-	for i, m := range g.models {
-		m.AspectRatios = slices.Clone(m.AspectRatios)
-		out[i] = m
-	}
-	return out
-}
+func (g *Generator) Models() []imaged.Model { return upstream.Models(g.models, sameModel) }
 
 // size returns the width and height for an aspect ratio "W:H" whose long side
 // is base pixels, the short side rounded to a multiple of 8.
@@ -296,32 +288,10 @@ func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([
 }
 
 func (g *Generator) validate(req imaged.GenerateRequest) (imaged.Model, int, error) {
-	m := g.models[0]
-	if req.Model != "" {
-		i := slices.IndexFunc(g.models, func(m imaged.Model) bool { return m.ID == req.Model })
-		if i < 0 {
-			return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q is not offered by provider %s", req.Model, providerName)
-		}
-		m = g.models[i]
-	}
-	if !m.SupportsAspectRatio(req.AspectRatio) {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "aspect ratio %q is not supported by model %q", req.AspectRatio, m.ID)
-	}
-	n := req.N
-	if n == 0 {
-		n = 1
-	}
-	if n < 1 || n > m.MaxImages {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q makes 1 to %d images per request, not %d", m.ID, m.MaxImages, req.N)
-	}
-	if strings.TrimSpace(req.Prompt) == "" {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is empty")
-	}
-	if utf8.RuneCountInString(req.Prompt) > m.MaxPromptLength {
-		return m, 0, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is longer than %d characters", m.MaxPromptLength)
-	}
-	return m, n, nil
+	return upstream.Check(providerName, g.models, sameModel, req)
 }
+
+func sameModel(m imaged.Model) imaged.Model { return m }
 
 // decodeImages turns a 200 answer into at most n images with their seeds.
 // A grid, which the server puts first when asked to save one, is skipped

@@ -131,51 +131,28 @@ func New(cfg Config) (*Generator, error) {
 		MaxBytes: cfg.MaxResponseBytes,
 		MapError: g.statusError,
 	}
-	all := catalogue()
-	if len(cfg.Models) == 0 {
-		g.models = all
-		return g, nil
-	}
-	for _, id := range cfg.Models {
-		m, ok := find(all, id)
-		if !ok {
-			return nil, fmt.Errorf("stability: model %q is not offered", id)
-		}
-		g.models = append(g.models, m)
+	if g.models, err = upstream.Select(providerName, catalogue(), cfg.Models, modelID); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
 
-func find(models []model, id string) (model, bool) {
-	for _, m := range models {
-		if m.ID == id {
-			return m, true
-		}
-	}
-	return model{}, false
-}
+func modelID(m model) string         { return m.ID }
+func modelInfo(m model) imaged.Model { return m.Model }
 
 // Name returns "stability".
 func (g *Generator) Name() string { return providerName }
 
 // Models lists the enabled models, the default first.
-func (g *Generator) Models() []imaged.Model {
-	out := make([]imaged.Model, len(g.models))
-	for i, m := range g.models {
-		out[i] = m.Model
-		out[i].AspectRatios = append([]string(nil), m.AspectRatios...)
-	}
-	return out
-}
+func (g *Generator) Models() []imaged.Model { return upstream.Models(g.models, modelInfo) }
 
 // Generate makes req.N images (at least one) with req.Model, the default
 // model when empty, one request each.
 func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([]imaged.GeneratedImage, error) {
-	m, err := g.check(req)
+	m, n, err := g.check(req)
 	if err != nil {
 		return nil, err
 	}
-	n := max(req.N, 1)
 	images := make([]imaged.GeneratedImage, 0, n)
 	for i := range n {
 		var seed *int64
@@ -193,32 +170,20 @@ func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([
 }
 
 // check resolves the model and rejects what it cannot serve, before any
-// request is made.
-func (g *Generator) check(req imaged.GenerateRequest) (model, error) {
-	id := req.Model
-	if id == "" {
-		id = g.models[0].ID
-	}
-	m, ok := find(g.models, id)
+// request is made; it returns the model and the image count. Beyond the
+// shared checks, the negative prompt has the prompt's limit and every seed
+// of the batch must be in the API's range.
+func (g *Generator) check(req imaged.GenerateRequest) (model, int, error) {
+	m, n, err := upstream.Check(providerName, g.models, modelInfo, req)
 	switch {
-	case !ok:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q is not offered by provider %s", id, providerName)
-	case !m.SupportsAspectRatio(req.AspectRatio):
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "aspect ratio %q is not supported by model %q", req.AspectRatio, id)
-	case req.N > m.MaxImages:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q makes at most %d images per request", id, m.MaxImages)
-	case strings.TrimSpace(req.Prompt) == "":
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "the prompt is empty")
-	case utf8.RuneCountInString(req.Prompt) > m.MaxPromptLength:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q takes prompts of at most %d characters", id, m.MaxPromptLength)
-	case req.NegativePrompt != "" && !m.SupportsNegativePrompt:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not take a negative prompt", id)
+	case err != nil:
+		return model{}, 0, err
 	case utf8.RuneCountInString(req.NegativePrompt) > m.MaxPromptLength:
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "model %q takes negative prompts of at most %d characters", id, m.MaxPromptLength)
-	case req.Seed != nil && (*req.Seed < 0 || *req.Seed+int64(max(req.N, 1)-1) > maxSeed):
-		return model{}, imaged.Errorf(imaged.EInvalidPrompt, "the seed must be between 0 and %d, one more for each further image", maxSeed)
+		return model{}, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q takes negative prompts of at most %d characters", m.ID, m.MaxPromptLength)
+	case req.Seed != nil && (*req.Seed < 0 || *req.Seed+int64(n-1) > maxSeed):
+		return model{}, 0, imaged.Errorf(imaged.EInvalidPrompt, "the seed must be between 0 and %d, one more for each further image", maxSeed)
 	}
-	return m, nil
+	return m, n, nil
 }
 
 // generateOne makes one request for one image.

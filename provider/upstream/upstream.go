@@ -1,13 +1,15 @@
-// Package upstream is the HTTP plumbing every provider adapter shares: it
+// Package upstream is what every provider adapter shares. Its HTTP plumbing
 // sends a request under the caller's context, reads the answer through a size
 // limit, and turns every failure into the errors the service understands. A
 // transport failure or a non-2xx answer becomes an *imaged.UpstreamError whose
 // Retryable, RetryAfter and Timeout the service's retry policy reads; the
-// provider's own text is kept for the log only, with secrets cut out.
+// provider's own text is kept for the log only, with secrets cut out. Its
+// model helpers (Select, Models, Check) choose the enabled models and check
+// a request against them before anything is sent.
 //
 // What differs per provider (request shapes, error bodies, content-policy
-// refusals, model lists) stays in the adapter, which plugs its reading of an
-// error body in through Client.MapError.
+// refusals, model catalogues) stays in the adapter, which plugs its reading
+// of an error body in through Client.MapError.
 package upstream
 
 import (
