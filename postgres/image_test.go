@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/storetest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -117,53 +118,14 @@ func seedImages(tb testing.TB, db copier, owner string, n int) []*imaged.Image {
 	return imgs
 }
 
-// BenchmarkListImages lists one owner's 100,000 images: the first page and a
-// page near the far end by cursor, with and without a source filter, and a
-// search (whose total counts the owner's matching rows).
+// BenchmarkListImages runs storetest.BenchmarkListImages on one owner's
+// 100,000 images.
 func BenchmarkListImages(b *testing.B) {
-	const n = 100_000
-	ctx := context.Background()
 	db := open(b, Config{URL: freshSchema(b)})
-	imgs := seedImages(b, db.pool, "alice", n)
-	// Newest first, the default: the cursor of the 100th oldest image
-	// leads to the listing's last pages.
-	deep := &imaged.Cursor{CreatedAt: imgs[100].CreatedAt, ID: imgs[100].ID}
-	for _, bc := range []struct {
-		name  string
-		f     imaged.ImageFilter
-		total int64
-	}{
-		{"first_page", imaged.ImageFilter{Owner: "alice", PageSize: 20}, n},
-		{"deep_cursor", imaged.ImageFilter{Owner: "alice", PageSize: 20, Cursor: deep}, n},
-		{"first_page_source", imaged.ImageFilter{Owner: "alice", Source: imaged.SourceGeneration, PageSize: 20}, n / 4},
-		{"deep_cursor_source", imaged.ImageFilter{Owner: "alice", Source: imaged.SourceGeneration, PageSize: 20, Cursor: deep}, n / 4},
-		{"search_first_page", imaged.ImageFilter{Owner: "alice", Search: "img_09", PageSize: 20}, 10_000},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			for b.Loop() {
-				p, err := db.ListImages(ctx, bc.f)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if p.TotalItems != bc.total || len(p.Images) != 20 {
-					b.Fatalf("total %d, %d images; want %d, 20", p.TotalItems, len(p.Images), bc.total)
-				}
-			}
-		})
-	}
+	storetest.BenchmarkListImages(b, db, seedImages(b, db.pool, "alice", 100_000))
 }
 
-// BenchmarkCreateImage measures one upload's metadata write, count included.
+// BenchmarkCreateImage runs storetest.BenchmarkCreateImage.
 func BenchmarkCreateImage(b *testing.B) {
-	ctx := context.Background()
-	db := open(b, Config{URL: freshSchema(b)})
-	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	for b.Loop() {
-		img := &imaged.Image{ID: imaged.NewID(), Owner: "alice", OriginalFilename: "a.png", MediaType: "image/png",
-			Size: 1, Width: 1, Height: 1, SHA256: "00", BlobKey: imaged.NewBlobKey("png"),
-			Source: imaged.SourceUpload, CreatedAt: t0, UpdatedAt: t0}
-		if err := db.CreateImage(ctx, img); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.BenchmarkCreateImage(b, open(b, Config{URL: freshSchema(b)}))
 }

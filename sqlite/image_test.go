@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/storetest"
 )
 
 // A database made by the first schema gets counts of the images it already
@@ -86,54 +86,14 @@ func TestImageCountsMigrationCountsExistingImages(t *testing.T) {
 	wantTotal("after an update", "carol", imaged.SourceGeneration, 1)
 }
 
-// BenchmarkListImages lists one owner's 100,000 images: the first page and a
-// page near the far end by cursor, with and without a source filter, and a
-// search (whose total counts the owner's matching rows).
+// BenchmarkListImages runs storetest.BenchmarkListImages on one owner's
+// 100,000 images.
 func BenchmarkListImages(b *testing.B) {
-	const n = 100_000
-	ctx := context.Background()
 	db := openTest(b, filepath.Join(b.TempDir(), "imaged.db"))
-	imgs := seedImages(b, db, n, 1) // oldest first
-	owner := imgs[0].Owner
-	// Newest first, the default: the cursor of the 100th oldest image
-	// leads to the listing's last pages.
-	deep := &imaged.Cursor{CreatedAt: imgs[100].CreatedAt, ID: imgs[100].ID}
-	for _, bc := range []struct {
-		name  string
-		f     imaged.ImageFilter
-		total int64
-	}{
-		{"first_page", imaged.ImageFilter{Owner: owner, PageSize: 20}, n},
-		{"deep_cursor", imaged.ImageFilter{Owner: owner, PageSize: 20, Cursor: deep}, n},
-		{"first_page_source", imaged.ImageFilter{Owner: owner, Source: imaged.SourceGeneration, PageSize: 20}, n / 4},
-		{"deep_cursor_source", imaged.ImageFilter{Owner: owner, Source: imaged.SourceGeneration, PageSize: 20, Cursor: deep}, n / 4},
-		{"search_first_page", imaged.ImageFilter{Owner: owner, Search: "img_09", PageSize: 20}, 10_000},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			for b.Loop() {
-				p, err := db.ListImages(ctx, bc.f)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if p.TotalItems != bc.total || len(p.Images) != 20 {
-					b.Fatalf("total %d, %d images; want %d, 20", p.TotalItems, len(p.Images), bc.total)
-				}
-			}
-		})
-	}
+	storetest.BenchmarkListImages(b, db, seedImages(b, db, 100_000, 1))
 }
 
-// BenchmarkCreateImage measures one upload's metadata write, count included.
+// BenchmarkCreateImage runs storetest.BenchmarkCreateImage.
 func BenchmarkCreateImage(b *testing.B) {
-	ctx := context.Background()
-	db := openTest(b, filepath.Join(b.TempDir(), "imaged.db"))
-	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	for b.Loop() {
-		img := &imaged.Image{ID: imaged.NewID(), Owner: "alice", OriginalFilename: "a.png", MediaType: "image/png",
-			Size: 1, Width: 1, Height: 1, SHA256: "00", BlobKey: imaged.NewBlobKey("png"),
-			Source: imaged.SourceUpload, CreatedAt: t0, UpdatedAt: t0}
-		if err := db.CreateImage(ctx, img); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.BenchmarkCreateImage(b, openTest(b, filepath.Join(b.TempDir(), "imaged.db")))
 }
