@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,12 +19,9 @@ import (
 
 // gc removes blobs that no image references (see images.CollectGarbage).
 func gc(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, apply := newFlagSet("imaged gc", getenv, stderr, "data-dir", "database-url")
+	fs, parse := newFlagSet("imaged gc", getenv, stderr, "data-dir", "database-url")
 	grace := fs.Duration("grace", time.Hour, "keep unreferenced blobs younger than this (uploads in flight)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := apply()
+	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}
@@ -42,7 +40,9 @@ func gc(ctx context.Context, args []string, getenv func(string) string, stdout, 
 // The service keeps serving from the old store meanwhile; see the README for
 // the switch-over with IMAGED_BLOB_FALLBACK.
 func migrateStore(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, _ := newFlagSet("imaged migrate-store", getenv, stderr, "none")
+	// The stores come from the flags; S3 endpoint and keys from IMAGED_S3_*.
+	fs := flag.NewFlagSet("imaged migrate-store", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	from := fs.String("from", "", "source store: fs:DIR or s3:BUCKET (endpoint and keys from IMAGED_S3_*)")
 	to := fs.String("to", "", "destination store, same forms")
 	after := fs.String("after", "", "resume the walk after this key")

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,8 +112,9 @@ var settings = []setting{
 
 // newFlagSet declares the named settings (all when names is empty) as flags
 // whose defaults come from the environment, then the built-in default.
-// After fs.Parse, call apply to fill the config.
-func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names ...string) (fs *flag.FlagSet, apply func() (*config, error)) {
+// Declare any flags of the command's own on fs, then call parse with the
+// arguments: it parses them and fills the config.
+func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names ...string) (fs *flag.FlagSet, parse func(args []string) (*config, error)) {
 	fs = flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	type bound struct {
@@ -127,7 +129,7 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names
 		}
 		b := bound{s: s, val: new(string)}
 		*b.val = v
-		if len(names) == 0 || contains(names, s.flag) {
+		if len(names) == 0 || slices.Contains(names, s.flag) {
 			shown := s.def
 			fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, shown), func(x string) error {
 				*b.val = x
@@ -136,7 +138,10 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names
 		}
 		all = append(all, b)
 	}
-	return fs, func() (*config, error) {
+	return fs, func(args []string) (*config, error) {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
 		c := &config{}
 		for _, b := range all {
 			if err := b.s.set(c, *b.val); err != nil {
@@ -145,13 +150,4 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names
 		}
 		return c, nil
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

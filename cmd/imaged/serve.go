@@ -21,11 +21,8 @@ import (
 // serve runs the service until ctx is cancelled (SIGINT, SIGTERM), then
 // drains in-flight requests within the shutdown timeout.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, apply := newFlagSet("imaged serve", getenv, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := apply()
+	_, parse := newFlagSet("imaged serve", getenv, stderr)
+	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}

@@ -35,13 +35,10 @@ func hmacSecret(cfg *config) (secret []byte, generated bool, err error) {
 // token prints a bearer token for a subject, signed with the secret the
 // service uses.
 func token(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, apply := newFlagSet("imaged token", getenv, stderr, "data-dir", "jwt-secret")
+	fs, parse := newFlagSet("imaged token", getenv, stderr, "data-dir", "jwt-secret")
 	sub := fs.String("sub", "", "subject (owner) of the token; required")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := apply()
+	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}
@@ -66,11 +63,8 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 
 // migrate applies the schema migrations (opening a store does) and exits.
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, apply := newFlagSet("imaged migrate", getenv, stderr, "data-dir", "database-url")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := apply()
+	_, parse := newFlagSet("imaged migrate", getenv, stderr, "data-dir", "database-url")
+	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}
