@@ -9,9 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// quotaWindow is the rolling window of QuotaLimits.ImagesPerDay.
-const quotaWindow = 24 * time.Hour
-
 // ReserveQuota checks owner's limits at now and records a running reservation
 // of n images until leaseUntil. Replicas reserving for one owner take turns
 // on a transaction advisory lock keyed by the owner, so the check and the
@@ -21,13 +18,13 @@ const quotaWindow = 24 * time.Hour
 // Within the window a reservation weighs the images FinishQuota charged it,
 // or n while it is not finished (whether or not its lease passed: a crashed
 // generation may well have stored its images). A reservation exactly
-// quotaWindow old no longer counts.
+// imaged.QuotaWindow old no longer counts.
 func (db *DB) ReserveQuota(ctx context.Context, owner string, n int, limits imaged.QuotaLimits, now, leaseUntil time.Time) (string, error) {
 	if n < 0 {
 		return "", fmt.Errorf("postgres: reserve quota: negative image count %d", n)
 	}
 	id := imaged.NewID()
-	windowStart := now.Add(-quotaWindow)
+	windowStart := now.Add(-imaged.QuotaWindow)
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -51,7 +48,7 @@ func (db *DB) ReserveQuota(ctx context.Context, owner string, n int, limits imag
 				return err
 			}
 			if running >= limits.Concurrent {
-				return quotaExceeded(fmt.Sprintf("at most %d generations may run at once", limits.Concurrent),
+				return imaged.QuotaExceeded(fmt.Sprintf("at most %d generations may run at once", limits.Concurrent),
 					earliest.Sub(now))
 			}
 		}
@@ -71,47 +68,22 @@ func (db *DB) ReserveQuota(ctx context.Context, owner string, n int, limits imag
 }
 
 // checkDaily refuses n more images if they would take owner over limit in the
-// window ending at now. The RetryAfter is when enough of the oldest
-// reservations leave the window for n to fit.
+// window ending at now (see imaged.CheckDailyQuota).
 func checkDaily(ctx context.Context, tx pgx.Tx, owner string, n, limit int, now time.Time) error {
-	type weight struct {
-		at     time.Time
-		images int
-	}
 	rows, err := tx.Query(ctx, `SELECT created_at, coalesce(charged, images) FROM quota_reservations
-		WHERE owner = $1 AND created_at > $2 ORDER BY created_at`, owner, now.Add(-quotaWindow))
+		WHERE owner = $1 AND created_at > $2 ORDER BY created_at`, owner, now.Add(-imaged.QuotaWindow))
 	if err != nil {
 		return err
 	}
-	ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (weight, error) {
-		var w weight
-		err := r.Scan(&w.at, &w.images)
-		return w, err
+	charges, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (imaged.QuotaCharge, error) {
+		var c imaged.QuotaCharge
+		err := r.Scan(&c.At, &c.Images)
+		return c, err
 	})
 	if err != nil {
 		return err
 	}
-	used := 0
-	for _, w := range ws {
-		used += w.images
-	}
-	if used+n <= limit {
-		return nil
-	}
-	retry := quotaWindow // n alone exceeds the limit
-	for _, w := range ws {
-		used -= w.images
-		if used+n <= limit {
-			retry = w.at.Add(quotaWindow).Sub(now)
-			break
-		}
-	}
-	return quotaExceeded(fmt.Sprintf("at most %d images may be generated per 24 hours", limit), retry)
-}
-
-func quotaExceeded(msg string, retry time.Duration) *imaged.Error {
-	retry = min(max(retry, time.Second), quotaWindow)
-	return &imaged.Error{Code: imaged.EQuotaExceeded, Message: "Image generation quota exceeded: " + msg, RetryAfter: retry}
+	return imaged.CheckDailyQuota(charges, n, limit, now)
 }
 
 // FinishQuota charges a running reservation `images` images and ends it.

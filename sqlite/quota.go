@@ -9,9 +9,6 @@ import (
 	"github.com/imaged/imaged"
 )
 
-// quotaWindow is the rolling window of QuotaLimits.ImagesPerDay.
-const quotaWindow = 24 * time.Hour
-
 const (
 	// runningQuotaSQL counts owner's running reservations at now.
 	runningQuotaSQL = `SELECT count(*), min(lease_until) FROM quota_reservations
@@ -27,13 +24,13 @@ const (
 // Within the window a reservation weighs the images FinishQuota charged it,
 // or n while it is not finished (whether or not its lease passed: a crashed
 // generation may well have stored its images). A reservation exactly
-// quotaWindow old no longer counts.
+// imaged.QuotaWindow old no longer counts.
 func (db *DB) ReserveQuota(ctx context.Context, owner string, n int, limits imaged.QuotaLimits, now, leaseUntil time.Time) (string, error) {
 	if n < 0 {
 		return "", fmt.Errorf("sqlite: reserve quota: negative image count %d", n)
 	}
 	id := imaged.NewID()
-	windowStart := micros(now.Add(-quotaWindow))
+	windowStart := micros(now.Add(-imaged.QuotaWindow))
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		// What can no longer count, neither as running nor in the window.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM quota_reservations
@@ -51,7 +48,7 @@ func (db *DB) ReserveQuota(ctx context.Context, owner string, n int, limits imag
 				return err
 			}
 			if running >= limits.Concurrent {
-				return quotaExceeded(fmt.Sprintf("at most %d generations may run at once", limits.Concurrent),
+				return imaged.QuotaExceeded(fmt.Sprintf("at most %d generations may run at once", limits.Concurrent),
 					fromMicros(earliest.Int64).Sub(now))
 			}
 		}
@@ -71,50 +68,27 @@ func (db *DB) ReserveQuota(ctx context.Context, owner string, n int, limits imag
 }
 
 // checkDaily refuses n more images if they would take owner over limit in the
-// window ending at now. The RetryAfter is when enough of the oldest
-// reservations leave the window for n to fit.
+// window ending at now (see imaged.CheckDailyQuota).
 func checkDaily(ctx context.Context, tx *sql.Tx, owner string, n, limit int, now time.Time) error {
-	type weight struct {
-		at     int64
-		images int
-	}
-	rows, err := tx.QueryContext(ctx, dailyQuotaSQL, owner, micros(now.Add(-quotaWindow)))
+	rows, err := tx.QueryContext(ctx, dailyQuotaSQL, owner, micros(now.Add(-imaged.QuotaWindow)))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var (
-		used int
-		ws   []weight
-	)
+	var charges []imaged.QuotaCharge
 	for rows.Next() {
-		var w weight
-		if err := rows.Scan(&w.at, &w.images); err != nil {
+		var at int64
+		var c imaged.QuotaCharge
+		if err := rows.Scan(&at, &c.Images); err != nil {
 			return err
 		}
-		used += w.images
-		ws = append(ws, w)
+		c.At = fromMicros(at)
+		charges = append(charges, c)
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if used+n <= limit {
-		return nil
-	}
-	retry := quotaWindow // n alone exceeds the limit
-	for _, w := range ws {
-		used -= w.images
-		if used+n <= limit {
-			retry = fromMicros(w.at).Add(quotaWindow).Sub(now)
-			break
-		}
-	}
-	return quotaExceeded(fmt.Sprintf("at most %d images may be generated per 24 hours", limit), retry)
-}
-
-func quotaExceeded(msg string, retry time.Duration) *imaged.Error {
-	retry = min(max(retry, time.Second), quotaWindow)
-	return &imaged.Error{Code: imaged.EQuotaExceeded, Message: "Image generation quota exceeded: " + msg, RetryAfter: retry}
+	return imaged.CheckDailyQuota(charges, n, limit, now)
 }
 
 // FinishQuota charges a running reservation `images` images and ends it.
