@@ -60,10 +60,7 @@ func (s *Service) Submit(ctx context.Context, owner string, r Request) (*JobView
 
 // Job returns the caller's job with its images once it succeeded.
 func (s *Service) Job(ctx context.Context, owner, id string) (*JobView, error) {
-	if !imaged.ValidID(id) {
-		return nil, imaged.Errorf(imaged.EJobNotFound, "Generation job not found")
-	}
-	job, err := s.jobs.FindJob(ctx, owner, id)
+	job, err := s.jobs.FindJob(ctx, owner, id) // malformed ids included
 	if err != nil {
 		return nil, err
 	}
