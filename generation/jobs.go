@@ -3,7 +3,6 @@ package generation
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"time"
 
@@ -213,8 +212,7 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 	}
 	if err != nil {
 		job.Status = imaged.JobFailed
-		job.ErrorCode = imaged.ErrCode(classifyUpstream(err))
-		job.ErrorMessage = imaged.ErrMessage(classifyUpstream(err))
+		job.ErrorCode, job.ErrorMessage = imaged.ErrCode(err), imaged.ErrMessage(err)
 		log.WarnContext(ctx, "job failed", "err", err)
 	} else {
 		job.Status = imaged.JobSucceeded
@@ -237,17 +235,4 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 func (s *Service) finishJob(ctx context.Context, job *imaged.Job) error {
 	job.UpdatedAt = s.cfg.Now().UTC().Truncate(time.Microsecond)
 	return s.jobs.FinishJob(ctx, job, s.cfg.WorkerID)
-}
-
-// classifyUpstream turns provider failures into the application errors a
-// job records.
-func classifyUpstream(err error) error {
-	var up *imaged.UpstreamError
-	if errors.As(err, &up) && !errors.As(err, new(*imaged.Error)) {
-		if up.Timeout {
-			return &imaged.Error{Code: imaged.EGenerationTimeout, Message: "The image provider did not answer in time", Err: err}
-		}
-		return &imaged.Error{Code: imaged.EGeneration, Message: "The image provider failed to generate the image", Err: err}
-	}
-	return err
 }

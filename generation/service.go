@@ -225,14 +225,14 @@ func (s *Service) callProvider(ctx context.Context, res *resolved) ([]imaged.Gen
 			return nil, ended(ctx, err)
 		}
 		if !errors.As(err, &up) || !up.Retryable || attempt >= s.cfg.MaxAttempts {
-			return nil, err
+			return nil, providerFailure(err)
 		}
 		wait := delay + rand.N(delay/2+1)
 		if up.RetryAfter > wait {
 			wait = min(up.RetryAfter, 30*time.Second)
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return nil, err
+			return nil, providerFailure(err)
 		}
 		s.log.WarnContext(ctx, "provider failed, retrying", "provider", up.Provider, "status", up.Status, "attempt", attempt, "wait", wait)
 		t := time.NewTimer(wait)
@@ -244,6 +244,21 @@ func (s *Service) callProvider(ctx context.Context, res *resolved) ([]imaged.Gen
 		}
 		delay *= 2
 	}
+}
+
+// providerFailure turns a provider's failure into the application error the
+// caller sees (GENERATION_ERROR, or GENERATION_TIMEOUT when it did not answer
+// in time), the provider's detail kept as the cause for the log only.
+// Application errors (a content-policy refusal, say) pass unchanged.
+func providerFailure(err error) error {
+	var up *imaged.UpstreamError
+	if errors.As(err, &up) && !errors.As(err, new(*imaged.Error)) {
+		if up.Timeout {
+			return &imaged.Error{Code: imaged.EGenerationTimeout, Message: "The image provider did not answer in time", Err: err}
+		}
+		return &imaged.Error{Code: imaged.EGeneration, Message: "The image provider failed to generate the image", Err: err}
+	}
+	return err
 }
 
 // ended is the error of a provider call cut short by the end of ctx: a

@@ -152,17 +152,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // classify turns well-known non-application errors into application errors.
 func classify(ctx context.Context, err error) error {
 	var mb *http.MaxBytesError
-	var up *imaged.UpstreamError
 	switch {
 	case errors.As(err, &mb):
 		return &imaged.Error{Code: imaged.ETooLarge, Message: "The request body is too large", Err: err}
 	case errors.As(err, new(*imaged.Error)):
 		return err
-	case errors.As(err, &up):
-		if up.Timeout {
-			return &imaged.Error{Code: imaged.EGenerationTimeout, Message: "The image provider did not answer in time", Err: err}
-		}
-		return &imaged.Error{Code: imaged.EGeneration, Message: "The image provider failed to generate the image", Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &imaged.Error{Code: imaged.EUnavailable, Message: "The service did not answer in time", Err: err}
 	case ctx.Err() != nil:
