@@ -83,7 +83,7 @@ func TestTokenCache(t *testing.T) {
 		}
 	})
 
-	t.Run("key_set_refetch_forgets_cached_tokens", func(t *testing.T) {
+	t.Run("key_set_change_forgets_cached_tokens", func(t *testing.T) {
 		oldKey, newKey := testRSAKey(), testRSAKey2()
 		srv := newJWKSServer(t, rsaJWK("old", "RS256", &oldKey.PublicKey))
 		a := newAuthenticator(t, Config{JWKSURL: srv.URL})
@@ -92,7 +92,7 @@ func TestTokenCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.setKeys(t, rsaJWK("new", "RS256", &newKey.PublicKey))
-		if err := a.jwks.refresh(context.Background()); err != nil {
+		if _, err := a.jwks.refresh(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		_, err := a.Authenticate(context.Background(), tok)
