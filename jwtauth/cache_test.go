@@ -86,7 +86,7 @@ func TestTokenCache(t *testing.T) {
 	t.Run("key_set_change_forgets_cached_tokens", func(t *testing.T) {
 		oldKey, newKey := testRSAKey(), testRSAKey2()
 		srv := newJWKSServer(t, rsaJWK("old", "RS256", &oldKey.PublicKey))
-		a := newAuthenticator(t, Config{JWKSURL: srv.URL})
+		a := newAuthenticator(t, Config{JWKSURL: srv.URL, JWKSMinRefetch: 10 * time.Millisecond})
 		tok := sign(t, jwt.SigningMethodRS256, oldKey, "old", claims("alice"))
 		if _, err := a.Authenticate(context.Background(), tok); err != nil {
 			t.Fatal(err)

@@ -124,7 +124,8 @@ func (s *keySet) key(ctx context.Context, kid, alg string) (any, error) {
 	if key, known, err := s.lookup(kid, alg); known {
 		return key, err
 	}
-	if len(kid) > maxKidLen {
+	if kid == "" || len(kid) > maxKidLen {
+		// Without a key id there is nothing a refetch could bring.
 		return nil, errUnknownKid
 	}
 	c, err := s.refetchFor(kid)

@@ -176,7 +176,7 @@ func TestJWKSRotation(t *testing.T) {
 
 	t.Run("refresh_drops_keys_the_provider_removed", func(t *testing.T) {
 		srv := newJWKSServer(t, rsaJWK("old", "RS256", &oldKey.PublicKey))
-		a := newAuthenticator(t, Config{JWKSURL: srv.URL})
+		a := newAuthenticator(t, Config{JWKSURL: srv.URL, JWKSMinRefetch: 10 * time.Millisecond})
 		tok := sign(t, jwt.SigningMethodRS256, oldKey, "old", claims("alice"))
 		if _, err := a.Authenticate(context.Background(), tok); err != nil {
 			t.Fatal(err)
