@@ -4,10 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imaged/imaged/outbound"
 )
 
 // config is everything the commands read. Each field is one setting below:
@@ -38,6 +41,8 @@ type config struct {
 	Workers           int
 	JobLease          time.Duration
 	DefaultProvider   string
+
+	OutboundAllow []netip.Prefix
 }
 
 // setting binds one config field to a flag and an environment variable.
@@ -108,6 +113,10 @@ var settings = []setting{
 	{"workers", "IMAGED_WORKERS", "2", "asynchronous generation jobs this replica runs at once", smallInt("workers", 1, func(c *config) *int { return &c.Workers })},
 	{"job-lease", "IMAGED_JOB_LEASE", "30s", "how long a job of a replica that died waits before another replica runs it", duration("job-lease", func(c *config) *time.Duration { return &c.JobLease })},
 	{"default-provider", "IMAGED_DEFAULT_PROVIDER", "builtin", "provider used when a request names none", str(func(c *config) *string { return &c.DefaultProvider })},
+	{"outbound-allow", "IMAGED_OUTBOUND_ALLOW", "", "comma-separated IPs or CIDR prefixes that calls to user-given URLs (webhooks, import) may reach although not public", func(c *config, v string) (err error) {
+		c.OutboundAllow, err = outbound.ParseAllow(v)
+		return err
+	}},
 }
 
 // newFlagSet declares the named settings (all when names is empty) as flags
