@@ -31,6 +31,10 @@ type Config struct {
 	PollInterval    time.Duration      // how often idle workers look for jobs; 1s
 	MaxJobAttempts  int                // runs of one job before it fails; 3
 	JobLease        time.Duration      // how long a claimed job stays a dead worker's; 30s
+	// JobProgress, when set, hears how far a running job has got as its
+	// provider reports it (imaged.ReportProgress): each percentage once, in
+	// increasing order. It must return quickly.
+	JobProgress func(ctx context.Context, jobID string, percent int)
 	Now             func() time.Time
 	Logger          *slog.Logger
 }
@@ -183,6 +187,8 @@ func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imag
 			AspectRatio:    res.req.AspectRatio,
 			Seed:           g.Seed,
 			RevisedPrompt:  g.RevisedPrompt,
+			Options:        res.req.Options,
+			Usage:          g.Usage,
 		}
 		img, err := s.images.Store(ctx, images.NewImage{Owner: owner, Source: imaged.SourceGeneration, Generation: gen}, bytes.NewReader(g.Data))
 		if err != nil {
