@@ -122,13 +122,24 @@ type ProviderInfo struct {
 
 // Providers lists the enabled providers and their models, the default first.
 func (s *Service) Providers() []ProviderInfo {
-	out := []ProviderInfo{{Name: s.defaultProvider, Default: true, Models: s.providers[s.defaultProvider].Models()}}
+	out := []ProviderInfo{{Name: s.defaultProvider, Default: true, Models: s.models(s.defaultProvider)}}
 	for _, n := range s.order {
 		if n != s.defaultProvider {
-			out = append(out, ProviderInfo{Name: n, Models: s.providers[n].Models()})
+			out = append(out, ProviderInfo{Name: n, Models: s.models(n)})
 		}
 	}
 	return out
+}
+
+// models lists a provider's models for clients: lists are never null.
+func (s *Service) models(provider string) []imaged.Model {
+	models := s.providers[provider].Models()
+	for i := range models {
+		if models[i].Options == nil {
+			models[i].Options = []imaged.ModelOption{}
+		}
+	}
+	return models
 }
 
 // Validate checks a request without running it.
