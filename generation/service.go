@@ -35,8 +35,8 @@ type Config struct {
 	// provider reports it (imaged.ReportProgress): each percentage once, in
 	// increasing order. It must return quickly.
 	JobProgress func(ctx context.Context, jobID string, percent int)
-	Now             func() time.Time
-	Logger          *slog.Logger
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Service generates images.
