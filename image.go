@@ -41,6 +41,10 @@ type Generation struct {
 	AspectRatio    string `json:"aspectRatio,omitempty"`
 	Seed           *int64 `json:"seed,omitempty"`
 	RevisedPrompt  string `json:"revisedPrompt,omitempty"`
+	// Options are the model settings the request passed (imaged.Model.Options).
+	Options map[string]string `json:"options,omitempty"`
+	// Usage is what the provider reported counting for the request.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // SortOrder orders a listing by creation time.

@@ -26,6 +26,8 @@ type config struct {
 	JWKSURL         string
 	JWTIssuer       string
 	JWTAudience     string
+	JWTMaxTTL       time.Duration
+	SecretWithJWKS  bool
 	MaxFileSize     int64
 	MaxPixels       int64
 	MaxFiles        int
@@ -88,6 +90,28 @@ func duration(name string, p func(*config) *time.Duration) func(*config, string)
 	}
 }
 
+// optionalDuration is duration where 0 (or empty) means "off".
+func optionalDuration(name string, p func(*config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		if v = strings.TrimSpace(v); v == "" || v == "0" {
+			*p(c) = 0
+			return nil
+		}
+		return duration(name, p)(c, v)
+	}
+}
+
+func boolean(name string, p func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s must be true or false, got %q", name, v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
 var settings = []setting{
 	{"addr", "IMAGED_ADDR", "127.0.0.1:8080", "address to listen on", str(func(c *config) *string { return &c.Addr })},
 	{"data-dir", "IMAGED_DATA_DIR", "./data", "directory for the SQLite file, the blobs and the generated secret", str(func(c *config) *string { return &c.DataDir })},
@@ -99,6 +123,8 @@ var settings = []setting{
 	{"jwks-url", "IMAGED_JWKS_URL", "", "JWKS URL for RS256/ES256 tokens (Keycloak: {issuer}/protocol/openid-connect/certs)", str(func(c *config) *string { return &c.JWKSURL })},
 	{"jwt-issuer", "IMAGED_JWT_ISSUER", "", "required iss claim, if set", str(func(c *config) *string { return &c.JWTIssuer })},
 	{"jwt-audience", "IMAGED_JWT_AUDIENCE", "", "required aud claim, if set", str(func(c *config) *string { return &c.JWTAudience })},
+	{"jwt-max-ttl", "IMAGED_JWT_MAX_TTL", "0", "longest token lifetime accepted (exp - iat), such as 24h; 0: no limit", optionalDuration("jwt-max-ttl", func(c *config) *time.Duration { return &c.JWTMaxTTL })},
+	{"jwt-secret-with-jwks", "IMAGED_JWT_SECRET_WITH_JWKS", "false", "with a JWKS URL, also accept HS256 tokens of the secret (IMAGED_JWT_SECRET or the data directory's)", boolean("jwt-secret-with-jwks", func(c *config) *bool { return &c.SecretWithJWKS })},
 	{"max-file-size", "IMAGED_MAX_FILE_SIZE", "20971520", "largest accepted image in bytes", integer("max-file-size", 1, func(c *config) *int64 { return &c.MaxFileSize })},
 	{"max-pixels", "IMAGED_MAX_PIXELS", "50000000", "largest accepted image in pixels (width x height)", integer("max-pixels", 1, func(c *config) *int64 { return &c.MaxPixels })},
 	{"max-files", "IMAGED_MAX_FILES", "10", "most files in one upload-multiple request", smallInt("max-files", 1, func(c *config) *int { return &c.MaxFiles })},
@@ -124,8 +150,7 @@ var settings = []setting{
 // Declare any flags of the command's own on fs, then call parse with the
 // arguments: it parses them and fills the config.
 func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names ...string) (fs *flag.FlagSet, parse func(args []string) (*config, error)) {
-	fs = flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs = newCommandFlags(strings.TrimPrefix(name, "imaged "), stderr)
 	type bound struct {
 		s   setting
 		val *string
@@ -148,13 +173,17 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names
 		all = append(all, b)
 	}
 	return fs, func(args []string) (*config, error) {
-		if err := fs.Parse(args); err != nil {
+		rest, err := parseArgs(fs, args)
+		if err != nil {
+			return nil, err
+		}
+		if err := noArgs(fs.Name(), rest); err != nil {
 			return nil, err
 		}
 		c := &config{}
 		for _, b := range all {
 			if err := b.s.set(c, *b.val); err != nil {
-				return nil, err
+				return nil, usageError{err}
 			}
 		}
 		return c, nil
