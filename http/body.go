@@ -31,6 +31,7 @@ type clientBody struct {
 	timer   *time.Timer
 	stalled atomic.Bool
 	failed  error // the first failure, returned again by later reads
+	n       int64 // bytes read
 }
 
 func newClientBody(w http.ResponseWriter, r *http.Request, idle time.Duration) *clientBody {
@@ -49,6 +50,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := b.body.Read(p)
+	b.n += int64(n)
 	if b.timer != nil {
 		b.timer.Stop()
 	}

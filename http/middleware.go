@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/telemetry"
 )
 
 type ctxKey int
@@ -105,6 +108,26 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			r.Body = body
 		}
 		rec := &statusRecorder{ResponseWriter: w}
+		var body *clientBody
+		if cb, ok := r.Body.(*clientBody); ok {
+			body = cb
+		}
+		if s.tel != nil {
+			s.tel.RequestStarted()
+			if s.tel.Tracing() {
+				var span trace.Span
+				ctx, span = s.tel.StartRequest(r)
+				r = r.WithContext(ctx)
+				defer func() { telemetry.EndRequest(span, r.Pattern, rec.status) }()
+			}
+			defer func() {
+				var in int64
+				if body != nil {
+					in = body.n
+				}
+				s.tel.RequestDone(r.Pattern, r.Method, rec.status, time.Since(start), in, rec.bytes)
+			}()
+		}
 
 		defer func() {
 			if v := recover(); v != nil {

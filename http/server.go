@@ -14,6 +14,7 @@ import (
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
+	"github.com/imaged/imaged/telemetry"
 )
 
 // Check is one dependency that /readyz asks.
@@ -40,6 +41,11 @@ type Config struct {
 	// BodyIdleTimeout cuts off a request body that sends no byte for that
 	// long, with 408 (DefaultBodyIdleTimeout if 0; negative disables).
 	BodyIdleTimeout time.Duration
+	// Telemetry, when set, records every request and serves GET /metrics
+	// on this server unless MetricsElsewhere (a separate address serves it).
+	Telemetry        *telemetry.Telemetry
+	MetricsToken     string
+	MetricsElsewhere bool
 	// CursorKey signs the listing cursors given to clients (see cursor.go);
 	// every replica needs the same one. A random key if nil.
 	CursorKey []byte
@@ -58,6 +64,7 @@ type Server struct {
 	maxFiles   int
 	bodyIdle   time.Duration
 	cursorKey  []byte
+	tel        *telemetry.Telemetry
 	ready      []Check
 	gen        *generation.Service
 	idem       imaged.IdempotencyStore
@@ -76,6 +83,7 @@ func New(cfg Config) *Server {
 		maxFiles:   cfg.MaxFiles,
 		bodyIdle:   cfg.BodyIdleTimeout,
 		cursorKey:  cfg.CursorKey,
+		tel:        cfg.Telemetry,
 		ready:      cfg.Ready,
 		gen:        cfg.Generation,
 		idem:       cfg.Idempotency,
@@ -94,6 +102,9 @@ func New(cfg Config) *Server {
 		s.bodyIdle = DefaultBodyIdleTimeout
 	}
 	s.routes()
+	if cfg.Telemetry != nil && !cfg.MetricsElsewhere {
+		s.mux.Handle("GET /metrics", cfg.Telemetry.Handler(cfg.MetricsToken))
+	}
 	s.handler = s.observe(s.mux)
 	return s
 }

@@ -29,6 +29,8 @@ type config struct {
 	JWTMaxTTL       time.Duration
 	SecretWithJWKS  bool
 	BodyIdleTimeout time.Duration
+	MetricsAddr     string
+	MetricsToken    string
 	MaxFileSize     int64
 	MaxPixels       int64
 	MaxFiles        int
@@ -131,6 +133,8 @@ var settings = []setting{
 	{"max-files", "IMAGED_MAX_FILES", "10", "most files in one upload-multiple request", smallInt("max-files", 1, func(c *config) *int { return &c.MaxFiles })},
 	{"dev-token", "IMAGED_DEV_TOKEN", "auto", "print a ready-to-use token at start: auto (only with the generated secret), true or false", str(func(c *config) *string { return &c.DevToken })},
 	{"body-idle-timeout", "IMAGED_BODY_IDLE_TIMEOUT", "30s", "a request body that sends no byte for this long is cut off with 408", duration("body-idle-timeout", func(c *config) *time.Duration { return &c.BodyIdleTimeout })},
+	{"metrics-addr", "IMAGED_METRICS_ADDR", "", "serve GET /metrics on this address instead of the main one", str(func(c *config) *string { return &c.MetricsAddr })},
+	{"metrics-token", "IMAGED_METRICS_TOKEN", "", "bearer token a scrape of /metrics must send (default: none)", str(func(c *config) *string { return &c.MetricsToken })},
 	{"shutdown-timeout", "IMAGED_SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may finish on shutdown", duration("shutdown-timeout", func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 	{"database-url", "IMAGED_DATABASE_URL", "", "postgres://... keeps metadata in PostgreSQL (default: SQLite in the data directory)", str(func(c *config) *string { return &c.DatabaseURL })},
 	{"db-max-conns", "IMAGED_DB_MAX_CONNS", "10", "PostgreSQL connections per replica", smallInt("db-max-conns", 1, func(c *config) *int { return &c.DBMaxConns })},

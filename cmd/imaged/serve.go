@@ -17,6 +17,7 @@ import (
 	imhttp "github.com/imaged/imaged/http"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/jwtauth"
+	"github.com/imaged/imaged/telemetry"
 )
 
 // serve runs the service until ctx is cancelled (SIGINT, SIGTERM), then
@@ -49,7 +50,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	imgs := images.New(b.db, b.blobs, images.Config{
+	tel := telemetry.New()
+	if telemetry.TracingConfigured(getenv) {
+		stop, err := tel.StartTracing(ctx, version)
+		if err != nil {
+			return fmt.Errorf("tracing: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			stop(sctx)
+		}()
+		log.Info("exporting traces over OTLP/HTTP")
+	}
+	imgs := images.New(tel.ImageStore(b.db), tel.BlobStore(b.blobs), images.Config{
 		MaxFileSize: cfg.MaxFileSize,
 		MaxPixels:   cfg.MaxPixels,
 		Logger:      log,
@@ -58,7 +72,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	gen, err := generation.New(imgs, b.db, b.db, generation.Config{
+	for i := range provs {
+		provs[i] = tel.Generator(provs[i])
+	}
+	gen, err := generation.New(imgs, tel.QuotaStore(b.db), tel.JobStore(b.db), generation.Config{
 		Providers:       provs,
 		DefaultProvider: cfg.DefaultProvider,
 		Quota:           imaged.QuotaLimits{ImagesPerDay: cfg.QuotaPerDay, Concurrent: cfg.QuotaConcurrent},
@@ -81,18 +98,33 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	srv := imhttp.New(imhttp.Config{
-		CursorKey:       imhttp.CursorKeyFrom(cursorSecret),
-		BodyIdleTimeout: cfg.BodyIdleTimeout,
-		Images:          imgs,
-		Auth:            auth,
-		Logger:          log,
-		BaseURL:         cfg.BaseURL,
-		CDNBaseURL:      cfg.PublicURL,
-		MaxFiles:        cfg.MaxFiles,
-		Ready:           b.ready,
-		Generation:      gen,
-		Idempotency:     b.db,
+		CursorKey:        imhttp.CursorKeyFrom(cursorSecret),
+		BodyIdleTimeout:  cfg.BodyIdleTimeout,
+		Images:           imgs,
+		Auth:             auth,
+		Logger:           log,
+		BaseURL:          cfg.BaseURL,
+		CDNBaseURL:       cfg.PublicURL,
+		MaxFiles:         cfg.MaxFiles,
+		Ready:            b.ready,
+		Generation:       gen,
+		Idempotency:      tel.IdempotencyStore(b.db),
+		Telemetry:        tel,
+		MetricsToken:     cfg.MetricsToken,
+		MetricsElsewhere: cfg.MetricsAddr != "",
 	})
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics address: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", tel.Handler(cfg.MetricsToken))
+		ms := imhttp.NewHTTPServer(mux)
+		go ms.Serve(mln)
+		defer ms.Close()
+		log.Info("serving metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
