@@ -182,7 +182,7 @@ func TestGenerateFailures(t *testing.T) {
 		f := newFakeComfy(t)
 		f.nodeErrors = map[string]any{"4": map[string]any{
 			"errors": []any{map[string]any{"type": "value_not_in_list", "message": "Value not in list",
-				"details": "ckpt_name: 'sd_xl_base_1.0.safetensors' not in ['private-model.safetensors']",
+				"details":    "ckpt_name: 'sd_xl_base_1.0.safetensors' not in ['private-model.safetensors']",
 				"extra_info": map[string]any{"input_name": "ckpt_name"}}},
 			"dependent_outputs": []string{"9"}, "class_type": "CheckpointLoaderSimple"}}
 		_, err := f.generator(t).Generate(context.Background(), cat)
