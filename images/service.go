@@ -37,15 +37,15 @@ const (
 
 // Config bounds what the service accepts.
 type Config struct {
-	MaxFileSize  int64 // bytes per uploaded image; DefaultMaxFileSize if 0
-	MaxGenerated int64 // bytes per generated image; the larger of MaxFileSize and DefaultMaxGeneratedSize if 0
-	MaxPixels    int64 // width*height per image; DefaultMaxPixels if 0
+	MaxFileSize  int64            // bytes per uploaded image; DefaultMaxFileSize if 0
+	MaxGenerated int64            // bytes per generated image; the larger of MaxFileSize and DefaultMaxGeneratedSize if 0
+	MaxPixels    int64            // width*height per image; DefaultMaxPixels if 0
+	Now          func() time.Time // time.Now if nil
+	Logger       *slog.Logger
 	// KeepMetadata keeps uploads' metadata as it came; by default the
 	// private parts (GPS position, serial numbers, location and contact
 	// fields: container.Scrub) are removed before the image is recorded.
 	KeepMetadata bool
-	Now          func() time.Time // time.Now if nil
-	Logger       *slog.Logger
 }
 
 // Service stores and serves images.
