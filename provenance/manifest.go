@@ -333,4 +333,3 @@ func claimGenerator(data []byte) string {
 	}
 	return c.Generator
 }
-

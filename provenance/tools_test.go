@@ -82,7 +82,7 @@ type c2paReport struct {
 			ClaimVersion int `json:"claim_version"`
 		} `json:"manifests"`
 		ValidationResults struct {
-			ActiveManifest    c2paCodes `json:"activeManifest"`
+			ActiveManifest   c2paCodes `json:"activeManifest"`
 			IngredientDeltas []struct {
 				IngredientAssertionURI string    `json:"ingredientAssertionURI"`
 				ValidationDeltas       c2paCodes `json:"validationDeltas"`
