@@ -42,6 +42,10 @@ type Generation struct {
 	AspectRatio    string `json:"aspectRatio,omitempty"`
 	Seed           *int64 `json:"seed,omitempty"`
 	RevisedPrompt  string `json:"revisedPrompt,omitempty"`
+	// Options are the model settings the request passed (imaged.Model.Options).
+	Options map[string]string `json:"options,omitempty"`
+	// Usage is what the provider reported counting for the request.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // Provenance is what an image's bytes say of how it was made: the marks

@@ -31,8 +31,12 @@ type Config struct {
 	PollInterval    time.Duration      // how often idle workers look for jobs; 1s
 	MaxJobAttempts  int                // runs of one job before it fails; 3
 	JobLease        time.Duration      // how long a claimed job stays a dead worker's; 30s
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// JobProgress, when set, hears how far a running job has got as its
+	// provider reports it (imaged.ReportProgress): each percentage once, in
+	// increasing order. It must return quickly.
+	JobProgress func(ctx context.Context, jobID string, percent int)
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Service generates images.
@@ -118,13 +122,24 @@ type ProviderInfo struct {
 
 // Providers lists the enabled providers and their models, the default first.
 func (s *Service) Providers() []ProviderInfo {
-	out := []ProviderInfo{{Name: s.defaultProvider, Default: true, Models: s.providers[s.defaultProvider].Models()}}
+	out := []ProviderInfo{{Name: s.defaultProvider, Default: true, Models: s.models(s.defaultProvider)}}
 	for _, n := range s.order {
 		if n != s.defaultProvider {
-			out = append(out, ProviderInfo{Name: n, Models: s.providers[n].Models()})
+			out = append(out, ProviderInfo{Name: n, Models: s.models(n)})
 		}
 	}
 	return out
+}
+
+// models lists a provider's models for clients: lists are never null.
+func (s *Service) models(provider string) []imaged.Model {
+	models := s.providers[provider].Models()
+	for i := range models {
+		if models[i].Options == nil {
+			models[i].Options = []imaged.ModelOption{}
+		}
+	}
+	return models
 }
 
 // Validate checks a request without running it.
@@ -183,6 +198,8 @@ func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imag
 			AspectRatio:    res.req.AspectRatio,
 			Seed:           g.Seed,
 			RevisedPrompt:  g.RevisedPrompt,
+			Options:        res.req.Options,
+			Usage:          g.Usage,
 		}
 		img, err := s.images.Store(ctx, images.NewImage{Owner: owner, Source: imaged.SourceGeneration, Generation: gen}, bytes.NewReader(g.Data))
 		if err != nil {

@@ -37,6 +37,9 @@ type imageJSON struct {
 	AspectRatio    string `json:"aspectRatio,omitempty"`
 	Seed           *int64 `json:"seed,omitempty"`
 	RevisedPrompt  string `json:"revisedPrompt,omitempty"`
+
+	Options map[string]string `json:"options,omitempty"`
+	Usage   *imaged.Usage     `json:"usage,omitempty"`
 }
 
 func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
@@ -56,6 +59,7 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 	if g := img.Generation; g != nil {
 		j.Prompt, j.NegativePrompt, j.Model, j.Provider = g.Prompt, g.NegativePrompt, g.Model, g.Provider
 		j.AspectRatio, j.Seed, j.RevisedPrompt = g.AspectRatio, g.Seed, g.RevisedPrompt
+		j.Options, j.Usage = g.Options, g.Usage
 	}
 	return j
 }

@@ -4,10 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imaged/imaged/outbound"
 )
 
 // config is everything the commands read. Each field is one setting below:
@@ -23,6 +26,8 @@ type config struct {
 	JWKSURL         string
 	JWTIssuer       string
 	JWTAudience     string
+	JWTMaxTTL       time.Duration
+	SecretWithJWKS  bool
 	MaxFileSize     int64
 	MaxPixels       int64
 	MaxFiles        int
@@ -38,6 +43,8 @@ type config struct {
 	Workers           int
 	JobLease          time.Duration
 	DefaultProvider   string
+
+	OutboundAllow []netip.Prefix
 }
 
 // setting binds one config field to a flag and an environment variable.
@@ -83,6 +90,28 @@ func duration(name string, p func(*config) *time.Duration) func(*config, string)
 	}
 }
 
+// optionalDuration is duration where 0 (or empty) means "off".
+func optionalDuration(name string, p func(*config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		if v = strings.TrimSpace(v); v == "" || v == "0" {
+			*p(c) = 0
+			return nil
+		}
+		return duration(name, p)(c, v)
+	}
+}
+
+func boolean(name string, p func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s must be true or false, got %q", name, v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
 var settings = []setting{
 	{"addr", "IMAGED_ADDR", "127.0.0.1:8080", "address to listen on", str(func(c *config) *string { return &c.Addr })},
 	{"data-dir", "IMAGED_DATA_DIR", "./data", "directory for the SQLite file, the blobs and the generated secret", str(func(c *config) *string { return &c.DataDir })},
@@ -94,6 +123,8 @@ var settings = []setting{
 	{"jwks-url", "IMAGED_JWKS_URL", "", "JWKS URL for RS256/ES256 tokens (Keycloak: {issuer}/protocol/openid-connect/certs)", str(func(c *config) *string { return &c.JWKSURL })},
 	{"jwt-issuer", "IMAGED_JWT_ISSUER", "", "required iss claim, if set", str(func(c *config) *string { return &c.JWTIssuer })},
 	{"jwt-audience", "IMAGED_JWT_AUDIENCE", "", "required aud claim, if set", str(func(c *config) *string { return &c.JWTAudience })},
+	{"jwt-max-ttl", "IMAGED_JWT_MAX_TTL", "0", "longest token lifetime accepted (exp - iat), such as 24h; 0: no limit", optionalDuration("jwt-max-ttl", func(c *config) *time.Duration { return &c.JWTMaxTTL })},
+	{"jwt-secret-with-jwks", "IMAGED_JWT_SECRET_WITH_JWKS", "false", "with a JWKS URL, also accept HS256 tokens of the secret (IMAGED_JWT_SECRET or the data directory's)", boolean("jwt-secret-with-jwks", func(c *config) *bool { return &c.SecretWithJWKS })},
 	{"max-file-size", "IMAGED_MAX_FILE_SIZE", "20971520", "largest accepted image in bytes", integer("max-file-size", 1, func(c *config) *int64 { return &c.MaxFileSize })},
 	{"max-pixels", "IMAGED_MAX_PIXELS", "50000000", "largest accepted image in pixels (width x height)", integer("max-pixels", 1, func(c *config) *int64 { return &c.MaxPixels })},
 	{"max-files", "IMAGED_MAX_FILES", "10", "most files in one upload-multiple request", smallInt("max-files", 1, func(c *config) *int { return &c.MaxFiles })},
@@ -108,6 +139,10 @@ var settings = []setting{
 	{"workers", "IMAGED_WORKERS", "2", "asynchronous generation jobs this replica runs at once", smallInt("workers", 1, func(c *config) *int { return &c.Workers })},
 	{"job-lease", "IMAGED_JOB_LEASE", "30s", "how long a job of a replica that died waits before another replica runs it", duration("job-lease", func(c *config) *time.Duration { return &c.JobLease })},
 	{"default-provider", "IMAGED_DEFAULT_PROVIDER", "builtin", "provider used when a request names none", str(func(c *config) *string { return &c.DefaultProvider })},
+	{"outbound-allow", "IMAGED_OUTBOUND_ALLOW", "", "comma-separated IPs or CIDR prefixes that calls to user-given URLs (webhooks, import) may reach although not public", func(c *config, v string) (err error) {
+		c.OutboundAllow, err = outbound.ParseAllow(v)
+		return err
+	}},
 }
 
 // newFlagSet declares the named settings (all when names is empty) as flags

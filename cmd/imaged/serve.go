@@ -39,23 +39,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer b.Close()
 
-	secret, generated, err := hmacSecret(cfg)
+	auth, secret, generated, err := newAuthenticator(ctx, cfg, log)
 	if err != nil {
 		return err
-	}
-	if cfg.JWKSURL != "" && cfg.JWTSecret == "" {
-		// With an identity provider, the data-directory secret still signs
-		// `imaged token` tokens for operators.
-		log.Info("accepting tokens from the JWKS and from the data-directory secret", "jwks", cfg.JWKSURL)
-	}
-	auth, err := jwtauth.New(ctx, jwtauth.Config{
-		HMACSecret: secret,
-		JWKSURL:    cfg.JWKSURL,
-		Issuer:     cfg.JWTIssuer,
-		Audience:   cfg.JWTAudience,
-	})
-	if err != nil {
-		return fmt.Errorf("authentication: %w", err)
 	}
 
 	imgs := images.New(b.db, b.blobs, images.Config{
@@ -121,12 +107,44 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
+// newAuthenticator builds the token check from the settings. With a JWKS
+// URL, HS256 tokens (the secret's) are accepted only when the operator asks
+// for both; secret is nil when they are not accepted.
+func newAuthenticator(ctx context.Context, cfg *config, log *slog.Logger) (auth *jwtauth.Authenticator, secret []byte, generated bool, err error) {
+	if cfg.JWKSURL == "" || cfg.SecretWithJWKS {
+		secret, generated, err = hmacSecret(cfg)
+		if err != nil {
+			return nil, nil, false, err
+		}
+	} else if cfg.JWTSecret != "" {
+		return nil, nil, false, errors.New("IMAGED_JWT_SECRET is set beside IMAGED_JWKS_URL: set IMAGED_JWT_SECRET_WITH_JWKS=true to accept tokens from both, or drop the secret")
+	}
+	if cfg.JWKSURL != "" {
+		if secret != nil {
+			log.Info("accepting tokens from the JWKS and from the HS256 secret", "jwks", cfg.JWKSURL)
+		} else {
+			log.Info("accepting tokens from the JWKS only", "jwks", cfg.JWKSURL)
+		}
+	}
+	auth, err = jwtauth.New(ctx, jwtauth.Config{
+		HMACSecret: secret,
+		JWKSURL:    cfg.JWKSURL,
+		Issuer:     cfg.JWTIssuer,
+		Audience:   cfg.JWTAudience,
+		MaxTTL:     cfg.JWTMaxTTL,
+	})
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("authentication: %w", err)
+	}
+	return auth, secret, generated, nil
+}
+
 // printBanner tells a person where the service listens and, on the embedded
 // default, gives a token and a curl line to start with.
 func printBanner(w io.Writer, cfg *config, base string, secret []byte, generated bool) {
 	fmt.Fprintf(w, "imaged %s listening on %s\n", version, base)
 	show := cfg.DevToken == "true" || (cfg.DevToken == "auto" && generated)
-	if !show {
+	if !show || secret == nil {
 		return
 	}
 	tok, err := jwtauth.Mint(secret, "local-user", 24*time.Hour, time.Now())
