@@ -174,7 +174,7 @@ func buildStore(spec manifestSpec, generator generatorInfo, creds *Credentials, 
 // hold a manifest store) and returns the result. The hard binding hashes
 // every byte of the result but the store's: the store is first embedded
 // as a placeholder of its final size, which fixes where it sits.
-func embedManifest(data []byte, mediaType string, spec manifestSpec, generator generatorInfo, creds *Credentials) ([]byte, error) {
+func embedManifest(data []byte, spec manifestSpec, generator generatorInfo, creds *Credentials) ([]byte, error) {
 	zero := make([]byte, sha256.Size)
 	var excl container.Range
 	var out []byte
@@ -184,7 +184,7 @@ func embedManifest(data []byte, mediaType string, spec manifestSpec, generator g
 			return nil, err
 		}
 		var r container.Range
-		out, r, err = container.EmbedC2PA(data, mediaType, store)
+		out, r, err = container.EmbedC2PA(data, store)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +204,7 @@ func embedManifest(data []byte, mediaType string, spec manifestSpec, generator g
 		return nil, err
 	}
 	// The signed store has the placeholder's size: write it in place.
-	signed, r, err := container.EmbedC2PA(data, mediaType, store)
+	signed, r, err := container.EmbedC2PA(data, store)
 	if err != nil {
 		return nil, err
 	}

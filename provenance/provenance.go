@@ -13,7 +13,6 @@ package provenance
 
 import (
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/imaged/imaged"
@@ -80,15 +79,16 @@ func unmarkable(err error) error {
 // claiming to have created the image. It returns the marked bytes and
 // what they now say.
 func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *imaged.Provenance, error) {
-	mediaType := http.DetectContentType(data)
-	marks, err := container.ReadMarks(data, mediaType)
+	format := container.Sniff(data)
+	mediaType := format.MediaType()
+	marks, err := container.ReadMarks(data)
 	if err != nil {
 		return nil, nil, unmarkable(err)
 	}
 	now := m.cfg.Now()
 	a := m.agent(provider, model)
 	p := &imaged.Provenance{DigitalSourceType: TrainedAlgorithmicMedia}
-	spec := manifestSpec{label: newManifestLabel(), title: "generated." + extension(mediaType)}
+	spec := manifestSpec{label: newManifestLabel(), title: "generated." + format.Ext()}
 
 	created := action{
 		Action:            "c2pa.created",
@@ -100,7 +100,7 @@ func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *im
 	if marks.C2PA != nil && m.Signs() {
 		ing, parents, err := parentIngredient(marks.C2PA, spec.title, mediaType)
 		if err == nil {
-			if data, err = container.RemoveC2PA(data, mediaType); err != nil {
+			if data, err = container.RemoveC2PA(data); err != nil {
 				return nil, nil, unmarkable(err)
 			}
 			spec.assertions = append(spec.assertions, ing)
@@ -120,7 +120,7 @@ func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *im
 		// Without signing, a manifest the provider signed is worth more
 		// than our XMP: any change would break its hard binding, so the
 		// bytes stay as they came.
-		if in := Inspect(data, mediaType); in != nil {
+		if in := Inspect(data); in != nil {
 			return data, in, nil
 		}
 	}
@@ -128,7 +128,7 @@ func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *im
 	if m.Signs() {
 		uri = manifestURI(spec.label)
 	}
-	if data, err = container.EmbedXMP(data, mediaType, xmpPacket(TrainedAlgorithmicMedia, a, now, uri)); err != nil {
+	if data, err = container.EmbedXMP(data, xmpPacket(TrainedAlgorithmicMedia, a, now, uri)); err != nil {
 		return nil, nil, unmarkable(err)
 	}
 	if !m.Signs() {
@@ -140,11 +140,11 @@ func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *im
 	}
 	spec.assertions = append([]assertion{actAssertion}, spec.assertions...)
 	if marks.C2PA != nil && spec.parents == nil {
-		if data, err = container.RemoveC2PA(data, mediaType); err != nil {
+		if data, err = container.RemoveC2PA(data); err != nil {
 			return nil, nil, unmarkable(err)
 		}
 	}
-	out, err := embedManifest(data, mediaType, spec, m.generator, m.cfg.Credentials)
+	out, err := embedManifest(data, spec, m.generator, m.cfg.Credentials)
 	if err != nil {
 		return nil, nil, unmarkable(err)
 	}
@@ -152,24 +152,12 @@ func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *im
 	return out, p, nil
 }
 
-func extension(mediaType string) string {
-	switch mediaType {
-	case container.PNG:
-		return "png"
-	case container.JPEG:
-		return "jpg"
-	case container.WebP:
-		return "webp"
-	}
-	return "bin"
-}
-
 // Inspect reads the marks an image came with: the digital source type of
 // its XMP packet or of its C2PA manifest's actions, and whether it has a
 // manifest store. It checks their structure, not the signature. Nil when
 // the image carries neither mark.
-func Inspect(data []byte, mediaType string) *imaged.Provenance {
-	marks, err := container.ReadMarks(data, mediaType)
+func Inspect(data []byte) *imaged.Provenance {
+	marks, err := container.ReadMarks(data)
 	if err != nil || (marks.XMP == nil && marks.C2PA == nil) {
 		return nil
 	}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/imaged/imaged/container"
+	"github.com/imaged/imaged/testtool"
 )
 
 func testImage() *image.NRGBA {
@@ -32,8 +33,9 @@ func testImage() *image.NRGBA {
 }
 
 type sample struct {
-	name, mediaType string
-	data            []byte
+	name   string
+	format container.Format
+	data   []byte
 }
 
 // samples are the formats providers return: PNG and JPEG from the
@@ -48,7 +50,7 @@ func samples(t *testing.T) []sample {
 		t.Fatal(err)
 	}
 	out := []sample{{"png", container.PNG, pb.Bytes()}, {"jpeg", container.JPEG, jb.Bytes()}}
-	cwebp := needTool(t, "cwebp")
+	cwebp := testtool.Need(t, "cwebp")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.png")
 	os.WriteFile(src, pb.Bytes(), 0o644)
@@ -98,7 +100,7 @@ func testMarker(t *testing.T) *Marker {
 func decodes(t *testing.T, s sample, data []byte) {
 	t.Helper()
 	var err error
-	switch s.mediaType {
+	switch s.format {
 	case container.WebP:
 		_, err = webp.Decode(bytes.NewReader(data))
 	default:
@@ -121,7 +123,7 @@ func TestMarkGenerated(t *testing.T) {
 			if p.DigitalSourceType != TrainedAlgorithmicMedia || !p.C2PA || !strings.HasPrefix(p.Manifest, "urn:c2pa:") || p.ClaimGenerator != "imaged" {
 				t.Fatalf("provenance = %+v", p)
 			}
-			got := Inspect(out, s.mediaType)
+			got := Inspect(out)
 			if got == nil || *got != *p {
 				t.Fatalf("Inspect = %+v, want %+v", got, p)
 			}
@@ -149,7 +151,7 @@ func TestMarkWithoutSigning(t *testing.T) {
 			if p.C2PA || p.DigitalSourceType != TrainedAlgorithmicMedia {
 				t.Fatalf("provenance = %+v", p)
 			}
-			marks, err := container.ReadMarks(out, s.mediaType)
+			marks, err := container.ReadMarks(out)
 			if err != nil || marks.C2PA != nil || marks.XMP == nil {
 				t.Fatalf("marks = %+v, %v", marks, err)
 			}
@@ -208,7 +210,7 @@ func TestC2PARsValidatesTheManifest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := c2paRead(t, s.mediaType, out, "")
+			r := c2paRead(t, s.format.MediaType(), out, "")
 			checkValid(t, r)
 			if r.Store.ActiveManifest != p.Manifest {
 				t.Fatalf("active manifest %q, want %q", r.Store.ActiveManifest, p.Manifest)
@@ -232,7 +234,7 @@ func TestC2PARsValidatesTheManifest(t *testing.T) {
 				t.Fatalf("action = %+v", a)
 			}
 			// With the development root as a trust anchor, nothing fails.
-			if tr := c2paRead(t, s.mediaType, out, anchors); tr.Store.ValidationState != "Trusted" {
+			if tr := c2paRead(t, s.format.MediaType(), out, anchors); tr.Store.ValidationState != "Trusted" {
 				_, failure := tr.codes()
 				t.Fatalf("with the development root trusted: state %q, failures %v", tr.Store.ValidationState, failure)
 			}
@@ -259,7 +261,7 @@ func TestC2PARsSeesATamperedImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	out[len(out)-10] ^= 0x55
-	_, failure := c2paRead(t, s.mediaType, out, "").codes()
+	_, failure := c2paRead(t, s.format.MediaType(), out, "").codes()
 	if !slices.Contains(failure, "assertion.dataHash.mismatch") {
 		t.Fatalf("c2pa-rs failures on a tampered image = %v", failure)
 	}

@@ -8,43 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imaged/imaged/testtool"
 )
-
-// missing skips the test when an external tool is absent, or fails it under
-// IMAGED_TEST_REQUIRE_BACKENDS=1 (as in CI).
-func missing(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("IMAGED_TEST_REQUIRE_BACKENDS") == "1" {
-		t.Fatalf("%s is missing (IMAGED_TEST_REQUIRE_BACKENDS=1)", what)
-	}
-	t.Skipf("%s is missing", what)
-}
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		missing(t, name)
-	}
-	return p
-}
-
-// c2paWasmDir finds @contentauth/c2pa-wasm: in the repository's
-// tools/node/node_modules (npm ci --prefix tools/node), or under NODE_PATH.
-func c2paWasmDir(t *testing.T) string {
-	t.Helper()
-	dirs := []string{filepath.Join("..", "tools", "node", "node_modules")}
-	dirs = append(dirs, filepath.SplitList(os.Getenv("NODE_PATH"))...)
-	for _, d := range dirs {
-		p := filepath.Join(d, "@contentauth", "c2pa-wasm")
-		if _, err := os.Stat(filepath.Join(p, "pkg", "c2pa_bg.wasm")); err == nil {
-			abs, _ := filepath.Abs(p)
-			return abs
-		}
-	}
-	missing(t, "@contentauth/c2pa-wasm (npm ci --prefix tools/node)")
-	return ""
-}
 
 type c2paStatus struct {
 	Code        string `json:"code"`
@@ -106,8 +72,7 @@ func (r *c2paReport) codes() (success, failure []string) {
 // none).
 func c2paRead(t *testing.T, mediaType string, data []byte, anchors string) *c2paReport {
 	t.Helper()
-	node := needTool(t, "node")
-	pkg := c2paWasmDir(t)
+	modules := testtool.NodeModules(t, "@contentauth/c2pa-wasm")
 	f := filepath.Join(t.TempDir(), "asset")
 	if err := os.WriteFile(f, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -116,8 +81,8 @@ func c2paRead(t *testing.T, mediaType string, data []byte, anchors string) *c2pa
 	if anchors != "" {
 		args = append(args, anchors)
 	}
-	cmd := exec.Command(node, args...)
-	cmd.Env = append(os.Environ(), "C2PA_WASM="+pkg)
+	cmd := exec.Command("node", args...)
+	cmd.Env = append(os.Environ(), "C2PA_WASM="+filepath.Join(modules, "@contentauth", "c2pa-wasm"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -135,7 +100,7 @@ func c2paRead(t *testing.T, mediaType string, data []byte, anchors string) *c2pa
 // XMP-iptcExt:DigitalSourceType) in data.
 func exiftoolTag(t *testing.T, data []byte, tag string) string {
 	t.Helper()
-	exiftool := needTool(t, "exiftool")
+	exiftool := testtool.Need(t, "exiftool")
 	f := filepath.Join(t.TempDir(), "asset")
 	if err := os.WriteFile(f, data, 0o644); err != nil {
 		t.Fatal(err)
