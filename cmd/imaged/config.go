@@ -150,8 +150,7 @@ var settings = []setting{
 // Declare any flags of the command's own on fs, then call parse with the
 // arguments: it parses them and fills the config.
 func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names ...string) (fs *flag.FlagSet, parse func(args []string) (*config, error)) {
-	fs = flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs = newCommandFlags(strings.TrimPrefix(name, "imaged "), stderr)
 	type bound struct {
 		s   setting
 		val *string
@@ -174,13 +173,17 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names
 		all = append(all, b)
 	}
 	return fs, func(args []string) (*config, error) {
-		if err := fs.Parse(args); err != nil {
+		rest, err := parseArgs(fs, args)
+		if err != nil {
+			return nil, err
+		}
+		if err := noArgs(fs.Name(), rest); err != nil {
 			return nil, err
 		}
 		c := &config{}
 		for _, b := range all {
 			if err := b.s.set(c, *b.val); err != nil {
-				return nil, err
+				return nil, usageError{err}
 			}
 		}
 		return c, nil

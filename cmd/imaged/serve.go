@@ -33,6 +33,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	for _, w := range unknownEnvWarnings(environ()) {
+		log.Warn(w)
+	}
+
 	b, err := openBackends(ctx, cfg, getenv)
 	if err != nil {
 		return err
@@ -88,7 +92,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	hs.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	base := "http://" + ln.Addr().String()
-	log.Info("imaged listening", "addr", base, "storage", b.where, "version", version)
+	_, ver, _ := buildVersion()
+	log.Info("imaged listening", "addr", base, "storage", b.where, "version", ver)
 	printBanner(stdout, cfg, base, secret, generated)
 
 	errc := make(chan error, 1)
@@ -142,7 +147,8 @@ func newAuthenticator(ctx context.Context, cfg *config, log *slog.Logger) (auth 
 // printBanner tells a person where the service listens and, on the embedded
 // default, gives a token and a curl line to start with.
 func printBanner(w io.Writer, cfg *config, base string, secret []byte, generated bool) {
-	fmt.Fprintf(w, "imaged %s listening on %s\n", version, base)
+	_, ver, _ := buildVersion()
+	fmt.Fprintf(w, "imaged %s listening on %s\n", ver, base)
 	show := cfg.DevToken == "true" || (cfg.DevToken == "auto" && generated)
 	if !show || secret == nil {
 		return
