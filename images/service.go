@@ -79,6 +79,9 @@ type NewImage struct {
 	Filename   string // as the client sent it; "" for a generated name
 	Source     imaged.Source
 	Generation *imaged.Generation
+	// Provenance is what the bytes say of their origin, when the caller
+	// knows it (the generation service marks what it stores).
+	Provenance *imaged.Provenance
 }
 
 // Store checks the bytes r yields like any upload (sniffed type, size and
@@ -109,6 +112,7 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		BlobKey:    imaged.NewBlobKey(info.Ext),
 		Source:     n.Source,
 		Generation: n.Generation,
+		Provenance: n.Provenance,
 		CreatedAt:  now,
 		UpdatedAt:  now,
 	}
