@@ -48,8 +48,12 @@ type markPart struct {
 
 // markParts walks data and returns its format and parts; keep selects the
 // parts whose whole payload is read.
-func markParts(data []byte, keep func(p *markPart) bool) (Format, []markPart, error) {
-	r := NewReader(bytes.NewReader(data))
+func markParts(data []byte, keep func(f Format, p *markPart) bool) (Format, []markPart, error) {
+	return markPartsFrom(bytes.NewReader(data), keep)
+}
+
+func markPartsFrom(src io.Reader, keep func(f Format, p *markPart) bool) (Format, []markPart, error) {
+	r := NewReader(src)
 	var parts []*Part
 	var out []markPart
 	for {
@@ -68,7 +72,7 @@ func markParts(data []byte, keep func(p *markPart) bool) (Format, []markPart, er
 				return 0, nil, err
 			}
 			mp.head = head[:n]
-			if keep(&mp) {
+			if keep(r.Format(), &mp) {
 				rest, err := r.Payload(maxMark)
 				if err != nil {
 					return 0, nil, err
@@ -131,9 +135,14 @@ func c2paParts(f Format, parts []markPart) map[int]bool {
 // ReadMarks returns the XMP packet and the C2PA manifest store of data, if
 // it has them. GIF has no marks here.
 func ReadMarks(data []byte) (Marks, error) {
-	var f Format
-	f, parts, err := markParts(data, func(p *markPart) bool {
-		return isXMP(Sniff(data), p) || p.typ == "caBX" || p.typ == "C2PA" || p.typ == "APP11"
+	return ReadMarksFrom(bytes.NewReader(data))
+}
+
+// ReadMarksFrom is ReadMarks of a stream: it reads r to its end, keeping
+// only the marks' parts (each at most 16 MiB) in memory.
+func ReadMarksFrom(r io.Reader) (Marks, error) {
+	f, parts, err := markPartsFrom(r, func(f Format, p *markPart) bool {
+		return isXMP(f, p) || p.typ == "caBX" || p.typ == "C2PA" || p.typ == "APP11"
 	})
 	if err != nil {
 		return Marks{}, err
@@ -248,7 +257,7 @@ func insertionPoint(f Format, parts []markPart) int64 {
 // a WebP "XMP " chunk in a VP8X container with its XMP flag set (a simple
 // VP8/VP8L file is given a VP8X chunk). An existing packet is replaced.
 func EmbedXMP(data []byte, xmp []byte) ([]byte, error) {
-	f, parts, err := markParts(data, func(p *markPart) bool { return p.typ == "VP8X" })
+	f, parts, err := markParts(data, func(_ Format, p *markPart) bool { return p.typ == "VP8X" })
 	if err != nil {
 		return nil, err
 	}
@@ -350,12 +359,12 @@ func putUint24(b []byte, v uint32) {
 // EmbedC2PA returns data with store (a C2PA manifest store, one JUMBF box)
 // as its only manifest store, in a PNG caBX chunk, JPEG APP11 segments
 // (split as ISO 19566-5 says when larger than one segment) or a WebP C2PA
-// chunk, and the range the store's parts take in the result: the exclusion
-// of the hard binding. Where the range starts depends only on data and its
+// chunk, and the range the store's parts take in the result (a WebP
+// chunk's pad byte left out): the exclusion of the hard binding. Where the range starts depends only on data and its
 // length only on len(store), so a caller may embed a placeholder of the
 // final size first, hash around the range, then embed the signed store.
 func EmbedC2PA(data []byte, store []byte) ([]byte, Range, error) {
-	f, parts, err := markParts(data, func(p *markPart) bool { return false })
+	f, parts, err := markParts(data, func(Format, *markPart) bool { return false })
 	if err != nil {
 		return nil, Range{}, err
 	}
@@ -387,7 +396,13 @@ func EmbedC2PA(data []byte, store []byte) ([]byte, Range, error) {
 	if err != nil {
 		return nil, Range{}, err
 	}
-	return out, Range{Start: int(outOffset(edits, at)) - len(framed), Length: len(framed)}, nil
+	r := Range{Start: int(outOffset(edits, at)) - len(framed), Length: len(framed)}
+	if f == WebP {
+		// c2pa-rs locates a RIFF chunk by its header and size: a pad
+		// byte after an odd-sized store is not excluded.
+		r.Length = 8 + len(store)
+	}
+	return out, r, nil
 }
 
 // jpegC2PASegments splits a JUMBF box into APP11 segments (ISO 19566-5):
@@ -418,7 +433,7 @@ func jpegC2PASegments(store []byte) ([]byte, error) {
 
 // RemoveC2PA returns data without its C2PA manifest store, if it has one.
 func RemoveC2PA(data []byte) ([]byte, error) {
-	f, parts, err := markParts(data, func(p *markPart) bool { return false })
+	f, parts, err := markParts(data, func(Format, *markPart) bool { return false })
 	if err != nil {
 		return nil, err
 	}

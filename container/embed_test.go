@@ -93,14 +93,14 @@ func TestEmbedMarksRoundTrip(t *testing.T) {
 			wellFramed(t, withXMP)
 			// A store over one JPEG segment, to split it; then a smaller one
 			// replacing it.
-			for _, size := range []int{150_000, 2_000} {
+			for _, size := range []int{150_001, 2_000} {
 				store := jumbf(size, byte(size))
 				out, r, err := EmbedC2PA(withXMP, store)
 				if err != nil {
 					t.Fatal(err)
 				}
 				wellFramed(t, out)
-				if len(out)-r.Length != len(withXMP) && Sniff(out) != WebP {
+				if len(out)-r.Length != len(withXMP)+len(store)%2*btoi(Sniff(out) == WebP) {
 					t.Fatalf("the range is %d bytes, the file grew by %d", r.Length, len(out)-len(withXMP))
 				}
 				m, err := ReadMarks(out)
@@ -116,6 +116,7 @@ func TestEmbedMarksRoundTrip(t *testing.T) {
 				rest := append(append([]byte{}, out[:r.Start]...), out[r.Start+r.Length:]...)
 				if Sniff(out) == WebP {
 					copy(rest[4:8], withXMP[4:8])
+					rest = rest[:len(rest)-len(store)%2] // the pad byte
 				}
 				if !bytes.Equal(rest, withXMP) {
 					t.Fatal("the bytes outside the range are not the source's")
@@ -172,4 +173,11 @@ func TestEmbedRefusesWhatItCannotMark(t *testing.T) {
 	if _, err := EmbedXMP(src[:len(src)-20], []byte("<x/>")); err == nil {
 		t.Fatal("a truncated PNG was marked")
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -13,6 +13,7 @@ package provenance
 
 import (
 	"errors"
+	"io"
 	"time"
 
 	"github.com/imaged/imaged"
@@ -158,7 +159,24 @@ func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *im
 // the image carries neither mark.
 func Inspect(data []byte) *imaged.Provenance {
 	marks, err := container.ReadMarks(data)
-	if err != nil || (marks.XMP == nil && marks.C2PA == nil) {
+	if err != nil {
+		return nil
+	}
+	return fromMarks(marks)
+}
+
+// InspectReader is Inspect of a stream, read to its end; memory holds the
+// marks only. A malformed stream has no provenance.
+func InspectReader(r io.Reader) *imaged.Provenance {
+	marks, err := container.ReadMarksFrom(r)
+	if err != nil {
+		return nil
+	}
+	return fromMarks(marks)
+}
+
+func fromMarks(marks container.Marks) *imaged.Provenance {
+	if marks.XMP == nil && marks.C2PA == nil {
 		return nil
 	}
 	p := &imaged.Provenance{}

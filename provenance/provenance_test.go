@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -92,9 +93,11 @@ func testCredentials(t *testing.T) (*Credentials, string) {
 	return devCreds, filepath.Join(devDir, devCAFile)
 }
 
+var testTime = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+
 func testMarker(t *testing.T) *Marker {
 	creds, _ := testCredentials(t)
-	return New(Config{Version: "1.2.3", Credentials: creds, Now: func() time.Time { return time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC) }})
+	return New(Config{Version: "1.2.3", Credentials: creds, Now: func() time.Time { return testTime }})
 }
 
 func decodes(t *testing.T, s sample, data []byte) {
@@ -264,5 +267,81 @@ func TestC2PARsSeesATamperedImage(t *testing.T) {
 	_, failure := c2paRead(t, s.format.MediaType(), out, "").codes()
 	if !slices.Contains(failure, "assertion.dataHash.mismatch") {
 		t.Fatalf("c2pa-rs failures on a tampered image = %v", failure)
+	}
+}
+
+// TestProviderManifestBecomesTheParent: an image its provider signed (as
+// OpenAI does) keeps the provider's manifest, as the parent ingredient of
+// ours, and c2pa-rs validates both.
+func TestProviderManifestBecomesTheParent(t *testing.T) {
+	providerCreds, err := DevelopmentCredentials(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider := New(Config{Version: "provider-1", Credentials: providerCreds})
+	m := testMarker(t)
+	for _, s := range samples(t) {
+		t.Run(s.name, func(t *testing.T) {
+			signed, pp, err := provider.MarkGenerated(s.data, "openai", "gpt-image-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, p, err := m.MarkGenerated(signed, "openai", "gpt-image-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Ingredient != pp.Manifest || p.Manifest == pp.Manifest || !p.C2PA {
+				t.Fatalf("provenance %+v, provider's manifest %s", p, pp.Manifest)
+			}
+			decodes(t, s, out)
+			r := c2paRead(t, s.format.MediaType(), out, "")
+			checkValid(t, r)
+			man := r.Store.Manifests[p.Manifest]
+			if r.Store.ActiveManifest != p.Manifest || len(man.Ingredients) != 1 ||
+				man.Ingredients[0].Relationship != "parentOf" || man.Ingredients[0].ActiveManifest != pp.Manifest {
+				t.Fatalf("active %s, ingredients %+v", r.Store.ActiveManifest, man.Ingredients)
+			}
+			if _, ok := r.Store.Manifests[pp.Manifest]; !ok {
+				t.Fatal("the provider's manifest is not in the store")
+			}
+			if d := r.Store.ValidationResults.IngredientDeltas; len(d) != 1 || !slices.ContainsFunc(d[0].ValidationDeltas.Success, func(s c2paStatus) bool { return s.Code == "ingredient.manifest.validated" }) {
+				t.Errorf("c2pa-rs did not validate the ingredient: %+v", r.Store.ValidationResults.IngredientDeltas)
+			}
+			for _, d := range r.Store.ValidationResults.IngredientDeltas {
+				for _, f := range d.ValidationDeltas.Failure {
+					if f.Code != "signingCredential.untrusted" {
+						t.Errorf("ingredient failure %+v", f)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestC2PARsValidatesManifestsOfEverySize: odd and even stores (a WebP
+// chunk's pad byte), and one over many JPEG APP11 segments.
+func TestC2PARsValidatesManifestsOfEverySize(t *testing.T) {
+	creds, _ := testCredentials(t)
+	generator := generatorInfo{"name": "imaged", "version": "test"}
+	for _, s := range samples(t) {
+		for _, filler := range []int{100, 101, 200_000} {
+			t.Run(s.name+"/"+strconv.Itoa(filler), func(t *testing.T) {
+				acts, err := newAssertion(labelActions, actionsV2{Actions: []action{{Action: "c2pa.created", DigitalSourceType: TrainedAlgorithmicMedia}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pad, err := newAssertion("org.imaged.test.filler", map[string][]byte{"b": bytes.Repeat([]byte{7}, filler)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				spec := manifestSpec{label: newManifestLabel(), assertions: []assertion{acts, pad}}
+				out, err := embedManifest(s.data, spec, generator, creds)
+				if err != nil {
+					t.Fatal(err)
+				}
+				decodes(t, s, out)
+				checkValid(t, c2paRead(t, s.format.MediaType(), out, ""))
+			})
+		}
 	}
 }
