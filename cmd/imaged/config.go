@@ -28,6 +28,7 @@ type config struct {
 	JWTAudience     string
 	JWTMaxTTL       time.Duration
 	SecretWithJWKS  bool
+	BodyIdleTimeout time.Duration
 	MaxFileSize     int64
 	MaxPixels       int64
 	MaxFiles        int
@@ -135,6 +136,7 @@ var settings = []setting{
 	{"max-pixels", "IMAGED_MAX_PIXELS", "50000000", "largest accepted image in pixels (width x height)", integer("max-pixels", 1, func(c *config) *int64 { return &c.MaxPixels })},
 	{"max-files", "IMAGED_MAX_FILES", "10", "most files in one upload-multiple request", smallInt("max-files", 1, func(c *config) *int { return &c.MaxFiles })},
 	{"dev-token", "IMAGED_DEV_TOKEN", "auto", "print a ready-to-use token at start: auto (only with the generated secret), true or false", str(func(c *config) *string { return &c.DevToken })},
+	{"body-idle-timeout", "IMAGED_BODY_IDLE_TIMEOUT", "30s", "a request body that sends no byte for this long is cut off with 408", duration("body-idle-timeout", func(c *config) *time.Duration { return &c.BodyIdleTimeout })},
 	{"shutdown-timeout", "IMAGED_SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may finish on shutdown", duration("shutdown-timeout", func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 	{"database-url", "IMAGED_DATABASE_URL", "", "postgres://... keeps metadata in PostgreSQL (default: SQLite in the data directory)", str(func(c *config) *string { return &c.DatabaseURL })},
 	{"db-max-conns", "IMAGED_DB_MAX_CONNS", "10", "PostgreSQL connections per replica", smallInt("db-max-conns", 1, func(c *config) *int { return &c.DBMaxConns })},
