@@ -73,6 +73,8 @@ type Pool struct {
 		nanos                                                   atomic.Int64
 	}
 	closeOnce sync.Once
+	// sentHook, in tests, is called once an isolated worker has its request.
+	sentHook func()
 }
 
 func newPool(cfg Config, newWorker func(*Pool) worker) *Pool {

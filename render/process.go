@@ -143,6 +143,9 @@ func (w *processWorker) render(ctx context.Context, src []byte, opt Options, rel
 			done <- r
 			return
 		}
+		if w.pool.sentHook != nil {
+			w.pool.sentHook()
+		}
 		var hdr struct {
 			okHeader
 			errorHeader

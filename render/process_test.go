@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/imaged/imaged"
 )
@@ -32,6 +31,8 @@ func pids(p *Pool) []int { return p.Stats().PIDs }
 func TestKilledWorkerFailsOneRender(t *testing.T) {
 	p := newTestIsolated(Config{Workers: 1})
 	defer p.Close()
+	sent := make(chan struct{}, 8)
+	p.sentHook = func() { sent <- struct{}{} }
 	small := pngBytes(t, photo(256, 256))
 	opt := Options{Width: 64, Height: 64, Format: WebP}
 	if _, err := p.Render(t.Context(), bytes.NewReader(small), opt); err != nil {
@@ -44,9 +45,8 @@ func TestKilledWorkerFailsOneRender(t *testing.T) {
 		_, err := p.Render(context.Background(), bytes.NewReader(big), Options{Width: 1000, Format: AVIF})
 		errc <- err
 	}()
-	waitFor(t, func() bool { return p.Stats().Busy == 1 })
-	time.Sleep(100 * time.Millisecond) // the worker is decoding
-	t.Logf("killing %v (all: %v)", first, pids(p))
+	<-sent // the first render's
+	<-sent // the worker has the big source and is decoding it
 	proc, _ := os.FindProcess(first[0])
 	if err := proc.Kill(); err != nil {
 		t.Fatal(err)

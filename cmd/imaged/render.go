@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,16 +45,9 @@ func newRenderer(cfg *config, log *slog.Logger) (*render.Pool, error) {
 // renderWorker is `imaged render-worker`: the child process of an isolated
 // render pool, serving renders on stdin and stdout until stdin closes.
 func renderWorker(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("imaged render-worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: imaged render-worker\n\nRenders variants for the imaged process that started it, over stdin and stdout.\nimaged serve starts and supervises its workers; there is no need to run one by hand.")
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	fs := newCommandFlags("render-worker", stderr)
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if os.Getenv("GOGC") == "" {
 		// Renders allocate large short-lived buffers: collect at the
