@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/container"
 	"github.com/imaged/imaged/fsblob"
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
@@ -288,6 +289,21 @@ func pngBytes(t testing.TB, w, h int, seed byte) []byte {
 	}
 	var b bytes.Buffer
 	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// paddedPNG is a valid PNG of about n bytes more than src: a text chunk
+// of n bytes after its header.
+func paddedPNG(t testing.TB, src []byte, n int) []byte {
+	t.Helper()
+	chunk, err := container.Frame(container.PNG, "tEXt", append([]byte("Comment\x00"), bytes.Repeat([]byte{'a'}, n)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if _, err := container.Rewrite(&b, bytes.NewReader(src), container.PNG, []container.Edit{container.Insert(33, chunk)}); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -77,16 +78,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers := gen.StartWorkers(ctx)
 	defer workers.Stop(cfg.ShutdownTimeout)
 
+	cursorSecret := secret
+	if cursorSecret == nil {
+		// JWKS only: the data directory's secret signs nothing but cursors.
+		if cursorSecret, err = jwtauth.LoadOrCreateSecret(filepath.Join(cfg.DataDir, secretFile)); err != nil {
+			return err
+		}
+	}
 	srv := imhttp.New(imhttp.Config{
-		Images:      imgs,
-		Auth:        auth,
-		Logger:      log,
-		BaseURL:     cfg.BaseURL,
-		CDNBaseURL:  cfg.PublicURL,
-		MaxFiles:    cfg.MaxFiles,
-		Ready:       b.ready,
-		Generation:  gen,
-		Idempotency: b.db,
+		CursorKey:       imhttp.CursorKeyFrom(cursorSecret),
+		BodyIdleTimeout: cfg.BodyIdleTimeout,
+		Images:          imgs,
+		Auth:            auth,
+		Logger:          log,
+		BaseURL:         cfg.BaseURL,
+		CDNBaseURL:      cfg.PublicURL,
+		MaxFiles:        cfg.MaxFiles,
+		Ready:           b.ready,
+		Generation:      gen,
+		Idempotency:     b.db,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
