@@ -448,3 +448,42 @@ func RemoveC2PA(data []byte) ([]byte, error) {
 	}
 	return rewrite(data, f, edits)
 }
+
+// MarksOf returns the marks among the metadata Validate found: the XMP
+// packet and the C2PA manifest store (JPEG APP11 segments joined). A store
+// whose parts were too large to keep is reported as present but empty.
+func MarksOf(info *Info) Marks {
+	var m Marks
+	var en []byte
+	for _, md := range info.Metadata {
+		switch md.Kind {
+		case "xmp":
+			if m.XMP == nil && md.Key != "extension" && md.Payload != nil {
+				if info.Format == PNG && !bytes.HasPrefix(md.Payload, pngXMPKeyword) {
+					continue
+				}
+				if info.Format == JPEG && !bytes.HasPrefix(md.Payload, jpegXMPName) {
+					continue
+				}
+				m.XMP = xmpPayload(info.Format, md.Payload)
+			}
+		case "c2pa":
+			p := md.Payload
+			switch {
+			case p == nil:
+				m.C2PA = []byte{}
+			case info.Format != JPEG:
+				if m.C2PA == nil {
+					m.C2PA = p
+				}
+			case len(p) < 16 || p[0] != 'J' || p[1] != 'P':
+			case en == nil && len(p) >= 28 && string(p[24:28]) == "c2pa":
+				en = p[2:4]
+				m.C2PA = append([]byte{}, p[8:]...)
+			case en != nil && bytes.Equal(p[2:4], en) && len(m.C2PA) > 0:
+				m.C2PA = append(m.C2PA, p[16:]...)
+			}
+		}
+	}
+	return m
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/container"
+	"github.com/imaged/imaged/provenance"
 )
 
 // Defaults for Config.
@@ -150,6 +151,10 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		return nil, verr
 	}
 	img.Width, img.Height = info.Width, info.Height
+	if img.Provenance == nil {
+		// An upload that says it was generated (XMP, C2PA) is reported so.
+		img.Provenance = provenance.FromMarks(container.MarksOf(info))
+	}
 	img.Size = size
 	img.SHA256 = hex.EncodeToString(h.Sum(nil))
 

@@ -162,7 +162,7 @@ func Inspect(data []byte) *imaged.Provenance {
 	if err != nil {
 		return nil
 	}
-	return fromMarks(marks)
+	return FromMarks(marks)
 }
 
 // InspectReader is Inspect of a stream, read to its end; memory holds the
@@ -172,10 +172,12 @@ func InspectReader(r io.Reader) *imaged.Provenance {
 	if err != nil {
 		return nil
 	}
-	return fromMarks(marks)
+	return FromMarks(marks)
 }
 
-func fromMarks(marks container.Marks) *imaged.Provenance {
+// FromMarks is what marks found in a file say (see Inspect); nil when there
+// are none.
+func FromMarks(marks container.Marks) *imaged.Provenance {
 	if marks.XMP == nil && marks.C2PA == nil {
 		return nil
 	}
