@@ -21,6 +21,7 @@ import (
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/container"
+	"github.com/imaged/imaged/provenance"
 )
 
 // Defaults for Config.
@@ -85,6 +86,9 @@ type NewImage struct {
 	Filename   string // as the client sent it; "" for a generated name
 	Source     imaged.Source
 	Generation *imaged.Generation
+	// Provenance is what the bytes say of their origin, when the caller
+	// knows it (the generation service marks what it stores).
+	Provenance *imaged.Provenance
 }
 
 // Store checks the bytes r yields like any upload (the type from the bytes,
@@ -120,6 +124,7 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		BlobKey:    imaged.NewBlobKey(format.Ext()),
 		Source:     n.Source,
 		Generation: n.Generation,
+		Provenance: n.Provenance,
 		CreatedAt:  now,
 		UpdatedAt:  now,
 	}
@@ -151,6 +156,10 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		return nil, verr
 	}
 	img.Width, img.Height = info.Width, info.Height
+	if img.Provenance == nil {
+		// An upload that says it was generated (XMP, C2PA) is reported so.
+		img.Provenance = provenance.FromMarks(container.MarksOf(info))
+	}
 	img.Size = size
 	img.SHA256 = hex.EncodeToString(h.Sum(nil))
 	if n.Source == imaged.SourceUpload && !s.cfg.KeepMetadata {

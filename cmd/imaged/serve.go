@@ -59,6 +59,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	marker, err := newMarker(cfg, log)
+	if err != nil {
+		return err
+	}
 	gen, err := generation.New(imgs, b.db, b.db, generation.Config{
 		Providers:       provs,
 		DefaultProvider: cfg.DefaultProvider,
@@ -66,6 +70,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Timeout:         cfg.GenerationTimeout,
 		Workers:         cfg.Workers,
 		JobLease:        cfg.JobLease,
+		Marker:          marker,
 		Logger:          log,
 	})
 	if err != nil {
