@@ -101,7 +101,7 @@ const (
 	jpegEXIFPrefix = "Exif\x00\x00"
 	jpegXMPPrefix  = "http://ns.adobe.com/xap/1.0/\x00"
 	jpegXMPExt     = "http://ns.adobe.com/xmp/extension/\x00"
-	pngXMPKeyword  = "XML:com.adobe.xmp"
+	pngXMPKey  = "XML:com.adobe.xmp"
 )
 
 // scrubPayload cleans one metadata payload; ok is false when it cannot be
@@ -137,10 +137,10 @@ func scrubPayload(f Format, m Metadata) (clean []byte, changed, ok bool) {
 // changed packet is written back uncompressed.
 func scrubPNGXMP(typ string, b []byte) ([]byte, bool, bool) {
 	// keyword \0 compression-flag method language \0 translated \0 text
-	if typ != "iTXt" || len(b) < len(pngXMPKeyword)+3 {
+	if typ != "iTXt" || len(b) < len(pngXMPKey)+3 {
 		return nil, false, false
 	}
-	rest := b[len(pngXMPKeyword)+1:]
+	rest := b[len(pngXMPKey)+1:]
 	compressed := rest[0] == 1
 	rest = rest[2:]
 	i := bytes.IndexByte(rest, 0)
@@ -169,7 +169,7 @@ func scrubPNGXMP(typ string, b []byte) ([]byte, bool, bool) {
 	if !changed {
 		return b, false, true
 	}
-	out := append([]byte(pngXMPKeyword), 0, 0, 0)
+	out := append([]byte(pngXMPKey), 0, 0, 0)
 	out = append(out, rest[:i+1+j+1]...)
 	return append(out, clean...), true, true
 }
