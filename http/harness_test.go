@@ -28,6 +28,7 @@ import (
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/jwtauth"
+	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/provider/builtin"
 	"github.com/imaged/imaged/sqlite"
 )
@@ -125,6 +126,10 @@ func newHarness(t *testing.T, o options) *harness {
 	h := &harness{doc: loadDoc(t), db: db, blobs: blobs, logs: logs,
 		imgClock: newClock(start, time.Second), genClock: newClock(start, 0)}
 	h.images = images.New(db, blobs, images.Config{MaxFileSize: o.maxFileSize, Now: h.imgClock.Now, Logger: log})
+	creds, err := provenance.DevelopmentCredentials(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.gen, err = generation.New(h.images, db, db, generation.Config{
 		Providers:   append([]imaged.Generator{builtin.New()}, o.providers...),
 		Quota:       o.quota,
@@ -133,6 +138,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Backoff:     time.Millisecond,
 		Now:         h.genClock.Now,
 		Logger:      log,
+		Marker:      provenance.New(provenance.Config{Version: "test", Credentials: creds}),
 	})
 	if err != nil {
 		t.Fatal(err)

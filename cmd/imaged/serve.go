@@ -50,11 +50,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	imgs := images.New(b.db, b.blobs, images.Config{
-		MaxFileSize: cfg.MaxFileSize,
-		MaxPixels:   cfg.MaxPixels,
-		Logger:      log,
+		MaxFileSize:  cfg.MaxFileSize,
+		MaxPixels:    cfg.MaxPixels,
+		KeepMetadata: cfg.KeepMetadata,
+		Logger:       log,
 	})
 	provs, err := providers(getenv, log)
+	if err != nil {
+		return err
+	}
+	marker, err := newMarker(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -65,6 +70,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Timeout:         cfg.GenerationTimeout,
 		Workers:         cfg.Workers,
 		JobLease:        cfg.JobLease,
+		Marker:          marker,
 		Logger:          log,
 	})
 	if err != nil {
