@@ -149,5 +149,6 @@ func TestGallerySpeed(t *testing.T) {
 	}
 	t.Logf("first 50 thumbnails of 10,000 images shown %vms after the navigation started (%vms by the page's clock)",
 		figures["first50ThumbnailsMs"], figures["first50SinceNavigationMs"])
+	t.Logf("requests before the images (path start-end ms): %v", figures["timeline"])
 }
 

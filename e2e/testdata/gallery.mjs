@@ -68,6 +68,8 @@ try {
     figures.first50ThumbnailsMs = Date.now() - start;
     figures.first50SinceNavigationMs = await page.evaluate(() => Math.round(performance.now()));
     figures.count = await page.locator("#count").textContent();
+    figures.timeline = await page.evaluate(() => performance.getEntriesByType("resource")
+      .filter((r) => r.initiatorType !== "img").map((r) => `${new URL(r.name).pathname} ${Math.round(r.startTime)}-${Math.round(r.responseEnd)}`));
   } else if (mode === "oidc") {
     await page.goto(base + "/");
     await page.getByRole("button", { name: "Sign in", exact: true }).click();
@@ -159,6 +161,9 @@ try {
     // Page weight of a first load: everything but images, as transferred.
     const fresh = await context.newPage();
     watch(fresh);
+    const cdp = await context.newCDPSession(fresh);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.clearBrowserCache"); // a first visit: nothing cached
     await fresh.goto(base + "/");
     await fresh.getByRole("textbox", { name: "Token" }).waitFor();
     figures.firstLoadBytes = await fresh.evaluate(() => {

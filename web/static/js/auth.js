@@ -21,9 +21,10 @@ export function onSignChange(fn) {
   listeners.push(fn);
 }
 
-export function setToken(tok) {
+/** setToken keeps tok; known says it was kept before (a reload). */
+export function setToken(tok, known = false) {
   sessionStorage.setItem(TOKEN, tok.trim());
-  for (const fn of listeners) fn(true, "");
+  for (const fn of listeners) fn(true, "", known);
 }
 
 /** signOut forgets the token; message says why, when it was not asked. */

@@ -16,10 +16,10 @@ export function altText(img) {
   return img.prompt ? `${img.prompt} (${img.originalFilename})` : img.originalFilename || "image " + img.id;
 }
 
-function tile(img) {
+function tile(img, eager) {
   const w = img.width || 1, h = img.height || 1;
   const picture = el("img", {
-    src: thumbURL(img), alt: altText(img), loading: "lazy", decoding: "async",
+    src: thumbURL(img), alt: altText(img), loading: eager ? "eager" : "lazy", decoding: "async",
     width: w, height: h,
   });
   const button = el("button", { type: "button", class: "tile", "data-id": img.id, onclick: () => openDetail(img, button) }, picture);
@@ -62,7 +62,8 @@ export async function loadMore() {
     const env = await call("GET", "/api/images?" + query());
     if (gen !== state.generation) return; // the filters changed meanwhile
     const frag = document.createDocumentFragment();
-    for (const img of env.data) frag.append(tile(img));
+    const first = $("grid").children.length === 0; // the first screen loads at once
+    for (const img of env.data) frag.append(tile(img, first));
     $("grid").append(frag);
     state.cursor = env.pagination.nextCursor;
     state.done = !state.cursor;

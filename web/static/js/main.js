@@ -71,8 +71,9 @@ async function start() {
   show($("oidc"), !!config.oidc);
   if (config.oidc) $("token-submit").textContent = "Use token";
 
-  onSignChange(async (signedIn, message) => {
+  onSignChange(async (signedIn, message, known) => {
     if (!signedIn) return showSignIn(message);
+    if (known) return showApp(); // kept from this tab: the listing itself checks it
     try {
       await call("GET", "/api/images?pageSize=1");
     } catch (err) {
@@ -88,7 +89,7 @@ async function start() {
   } catch (err) {
     return showSignIn(err.message);
   }
-  if (getToken()) setToken(getToken());
+  if (getToken()) setToken(getToken(), true);
   else showSignIn("");
 }
 
