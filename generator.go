@@ -32,6 +32,12 @@ type Model struct {
 	MaxPromptLength        int      `json:"maxPromptLength"`
 	SupportsSeed           bool     `json:"supportsSeed"`
 	SupportsNegativePrompt bool     `json:"supportsNegativePrompt"`
+	// SupportsEdit says that the provider's Edit (see Editor) serves the
+	// model; SupportsMask and SupportsStrength that an edit may carry a mask
+	// and a strength.
+	SupportsEdit     bool `json:"supportsEdit"`
+	SupportsMask     bool `json:"supportsMask"`
+	SupportsStrength bool `json:"supportsStrength"`
 	// Options are the provider-specific settings a request may pass in its
 	// options object, each with the values the model accepts.
 	Options []ModelOption `json:"options"`

@@ -145,3 +145,61 @@ func animatedWebP(t testing.TB) []byte {
 	}
 	return b
 }
+
+func pngPaletted(t testing.TB, w, h int) []byte {
+	m := image.NewPaletted(image.Rect(0, 0, w, h), palette.WebSafe)
+	for i := range m.Pix {
+		m.Pix[i] = uint8(i % len(palette.WebSafe))
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func pngGray16(t testing.TB, w, h int) []byte {
+	m := image.NewGray16(image.Rect(0, 0, w, h))
+	for i := range m.Pix {
+		m.Pix[i] = uint8(i * 3)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func jpegGray(t testing.TB, w, h int) []byte {
+	m := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range m.Pix {
+		m.Pix[i] = uint8(i * 5)
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// jpegTool encodes a 70x50 picture with libjpeg-turbo's cjpeg and the
+// given options (progressive, restart intervals...).
+func jpegTool(t testing.TB, args ...string) []byte {
+	cjpeg := requireTool(t, "cjpeg")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.ppm")
+	var ppm bytes.Buffer
+	ppm.WriteString("P6\n70 50\n255\n")
+	pic := testPicture(70, 50)
+	for i := 0; i < len(pic.Pix); i += 4 {
+		ppm.Write(pic.Pix[i : i+3])
+	}
+	if err := os.WriteFile(in, ppm.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(cjpeg, append(args, in)...).Output()
+	if err != nil {
+		t.Fatalf("cjpeg %v: %v", args, err)
+	}
+	return out
+}

@@ -151,4 +151,3 @@ func TestGallerySpeed(t *testing.T) {
 		figures["first50ThumbnailsMs"], figures["first50SinceNavigationMs"])
 	t.Logf("requests before the images (path start-end ms): %v", figures["timeline"])
 }
-

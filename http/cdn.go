@@ -28,6 +28,9 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer blob.Close()
+	if !checkRange(w, r, blob.Size(), `"`+img.SHA256+`"`) {
+		return
+	}
 	content := io.ReadSeeker(blob)
 	if r.Method == http.MethodGet && r.Header.Get("Range") == "" && r.Header.Get("If-None-Match") == "" {
 		p, err := prefetch(blob, min(blob.Size(), prefetchSize))

@@ -443,6 +443,8 @@ func TestIdempotency(t *testing.T) {
 		{"too_long", strings.Repeat("k", 256)},
 		{"non_ascii", "clé"},
 		{"empty_quoted", `""`},
+		{"empty", ""},
+		{"blank", "   "},
 		{"backslash", `a\b`},
 	}
 	for _, path := range []string{idempotentPath, generatePath} {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -63,6 +64,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	marker, err := newMarker(cfg, log)
+	if err != nil {
+		return err
+	}
 	gen, err := generation.New(imgs, b.db, b.db, generation.Config{
 		Providers:       provs,
 		DefaultProvider: cfg.DefaultProvider,
@@ -70,6 +75,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Timeout:         cfg.GenerationTimeout,
 		Workers:         cfg.Workers,
 		JobLease:        cfg.JobLease,
+		Marker:          marker,
 		Logger:          log,
 	})
 	if err != nil {
@@ -78,17 +84,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers := gen.StartWorkers(ctx)
 	defer workers.Stop(cfg.ShutdownTimeout)
 
+	cursorSecret := secret
+	if cursorSecret == nil {
+		// JWKS only: the data directory's secret signs nothing but cursors.
+		if cursorSecret, err = jwtauth.LoadOrCreateSecret(filepath.Join(cfg.DataDir, secretFile)); err != nil {
+			return err
+		}
+	}
 	srv := imhttp.New(imhttp.Config{
-		Images:      imgs,
-		Auth:        auth,
-		Logger:      log,
-		BaseURL:     cfg.BaseURL,
-		CDNBaseURL:  cfg.PublicURL,
-		MaxFiles:    cfg.MaxFiles,
-		Ready:       b.ready,
-		Generation:  gen,
-		Idempotency: b.db,
-		CORS:        cors,
+		CursorKey:       imhttp.CursorKeyFrom(cursorSecret),
+		BodyIdleTimeout: cfg.BodyIdleTimeout,
+		Images:          imgs,
+		Auth:            auth,
+		Logger:          log,
+		BaseURL:         cfg.BaseURL,
+		CDNBaseURL:      cfg.PublicURL,
+		MaxFiles:        cfg.MaxFiles,
+		Ready:           b.ready,
+		Generation:      gen,
+		Idempotency:     b.db,
+		CORS:            cors,
 	})
 	if err := mountPage(srv, cfg, secret, generated, log); err != nil {
 		return err
