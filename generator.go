@@ -32,6 +32,12 @@ type Model struct {
 	MaxPromptLength        int      `json:"maxPromptLength"`
 	SupportsSeed           bool     `json:"supportsSeed"`
 	SupportsNegativePrompt bool     `json:"supportsNegativePrompt"`
+	// SupportsEdit says that the provider's Edit (see Editor) serves the
+	// model; SupportsMask and SupportsStrength that an edit may carry a mask
+	// and a strength.
+	SupportsEdit     bool `json:"supportsEdit"`
+	SupportsMask     bool `json:"supportsMask"`
+	SupportsStrength bool `json:"supportsStrength"`
 	// Options are the provider-specific settings a request may pass in its
 	// options object, each with the values the model accepts.
 	Options []ModelOption `json:"options"`
@@ -100,6 +106,9 @@ type Usage struct {
 	InputImageTokens int64 `json:"inputImageTokens,omitempty"`
 	OutputTokens     int64 `json:"outputTokens,omitempty"`
 	TotalTokens      int64 `json:"totalTokens,omitempty"`
+	// Credits is what the provider billed in its own credits (Black Forest
+	// Labs: 1 credit is 0.01 USD).
+	Credits float64 `json:"credits,omitempty"`
 	// Images is the number of images the request made.
 	Images int `json:"images,omitempty"`
 }

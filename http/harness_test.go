@@ -28,8 +28,10 @@ import (
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/jwtauth"
+	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/provider/builtin"
 	"github.com/imaged/imaged/sqlite"
+	"github.com/imaged/imaged/telemetry"
 )
 
 // testSecret signs the HS256 tokens of the tests.
@@ -83,6 +85,7 @@ type options struct {
 	providers   []imaged.Generator // besides builtin
 	genTimeout  time.Duration
 	maxAttempts int
+	cors        *CORS
 }
 
 // harness is the whole service over real stores: SQLite in a temporary
@@ -125,6 +128,10 @@ func newHarness(t *testing.T, o options) *harness {
 	h := &harness{doc: loadDoc(t), db: db, blobs: blobs, logs: logs,
 		imgClock: newClock(start, time.Second), genClock: newClock(start, 0)}
 	h.images = images.New(db, blobs, images.Config{MaxFileSize: o.maxFileSize, Now: h.imgClock.Now, Logger: log})
+	creds, err := provenance.DevelopmentCredentials(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.gen, err = generation.New(h.images, db, db, generation.Config{
 		Providers:   append([]imaged.Generator{builtin.New()}, o.providers...),
 		Quota:       o.quota,
@@ -133,17 +140,20 @@ func newHarness(t *testing.T, o options) *harness {
 		Backoff:     time.Millisecond,
 		Now:         h.genClock.Now,
 		Logger:      log,
+		Marker:      provenance.New(provenance.Config{Version: "test", Credentials: creds}),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.srv = New(Config{
+		Telemetry:   telemetry.New(),
 		Images:      h.images,
 		Auth:        auth,
 		Logger:      log,
 		Ready:       []Check{{Name: "database", Pinger: db}},
 		Generation:  h.gen,
 		Idempotency: db,
+		CORS:        o.cors,
 	})
 	h.ts = httptest.NewServer(h.srv)
 	t.Cleanup(h.ts.Close)

@@ -30,17 +30,18 @@ type imageJSON struct {
 	CreatedAt        string `json:"createdAt"`
 	UpdatedAt        string `json:"updatedAt"`
 
-	Width          int    `json:"width"`
-	Height         int    `json:"height"`
-	SHA256         string `json:"sha256"`
-	Source         string `json:"source"`
-	Prompt         string `json:"prompt,omitempty"`
-	NegativePrompt string `json:"negativePrompt,omitempty"`
-	Model          string `json:"model,omitempty"`
-	Provider       string `json:"provider,omitempty"`
-	AspectRatio    string `json:"aspectRatio,omitempty"`
-	Seed           *int64 `json:"seed,omitempty"`
-	RevisedPrompt  string `json:"revisedPrompt,omitempty"`
+	Width          int                `json:"width"`
+	Height         int                `json:"height"`
+	SHA256         string             `json:"sha256"`
+	Source         string             `json:"source"`
+	Prompt         string             `json:"prompt,omitempty"`
+	NegativePrompt string             `json:"negativePrompt,omitempty"`
+	Model          string             `json:"model,omitempty"`
+	Provider       string             `json:"provider,omitempty"`
+	AspectRatio    string             `json:"aspectRatio,omitempty"`
+	Seed           *int64             `json:"seed,omitempty"`
+	RevisedPrompt  string             `json:"revisedPrompt,omitempty"`
+	Provenance     *imaged.Provenance `json:"provenance,omitempty"`
 
 	Options map[string]string `json:"options,omitempty"`
 	Usage   *imaged.Usage     `json:"usage,omitempty"`
@@ -59,6 +60,7 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 		Height:           img.Height,
 		SHA256:           img.SHA256,
 		Source:           string(img.Source),
+		Provenance:       img.Provenance,
 	}
 	if g := img.Generation; g != nil {
 		j.Prompt, j.NegativePrompt, j.Model, j.Provider = g.Prompt, g.NegativePrompt, g.Model, g.Provider

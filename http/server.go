@@ -52,6 +52,8 @@ type Config struct {
 	// Generation and Idempotency enable the generation endpoints.
 	Generation  *generation.Service
 	Idempotency imaged.IdempotencyStore
+	// CORS lets pages of other origins call the API (nil: none may).
+	CORS *CORS
 }
 
 // Server is the HTTP face of the service.
@@ -105,7 +107,7 @@ func New(cfg Config) *Server {
 	if cfg.Telemetry != nil && !cfg.MetricsElsewhere {
 		s.mux.Handle("GET /metrics", cfg.Telemetry.Handler(cfg.MetricsToken))
 	}
-	s.handler = s.observe(s.mux)
+	s.handler = s.observe(cfg.CORS.wrap(s.mux))
 	return s
 }
 

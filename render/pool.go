@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"io"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,8 @@ type Config struct {
 	// Observe, when set, is called after every render that had a worker,
 	// with its duration and its error (for metrics).
 	Observe func(d time.Duration, err error)
+	// Logger receives the isolated workers' crashes and restarts.
+	Logger *slog.Logger
 }
 
 // Defaults of Config.
@@ -70,6 +73,8 @@ type Pool struct {
 		nanos                                                   atomic.Int64
 	}
 	closeOnce sync.Once
+	// sentHook, in tests, is called once an isolated worker has its request.
+	sentHook func()
 }
 
 func newPool(cfg Config, newWorker func(*Pool) worker) *Pool {
@@ -112,7 +117,9 @@ func (p *Pool) Render(ctx context.Context, src io.Reader, opt Options) (*Result,
 		release()
 		return nil, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	// A render outlives a caller that goes away (its variant is still worth
+	// storing) but never its time limit.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
 	res, err := w.render(rctx, b, opt, release)
@@ -120,7 +127,7 @@ func (p *Pool) Render(ctx context.Context, src io.Reader, opt Options) (*Result,
 	p.stats.nanos.Add(int64(d))
 	if err != nil {
 		p.stats.failed.Add(1)
-		if rctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		if rctx.Err() == context.DeadlineExceeded {
 			p.stats.timedOut.Add(1)
 		}
 	} else {
@@ -166,6 +173,7 @@ type Stats struct {
 	Crashed    uint64        // renders whose worker process died under them
 	Restarts   uint64        // worker processes started again after one died or was killed
 	RenderTime time.Duration // time spent in renders, in all (mean: RenderTime/(Rendered+Failed))
+	PIDs       []int         // the running worker processes (isolated pools)
 }
 
 // Stats returns the pool's counters now.
@@ -175,7 +183,21 @@ func (p *Pool) Stats() Stats {
 		Rendered: p.stats.rendered.Load(), Failed: p.stats.failed.Load(), Rejected: p.stats.rejected.Load(),
 		TimedOut: p.stats.timedOut.Load(), Crashed: p.stats.crashed.Load(), Restarts: p.stats.restarts.Load(),
 		RenderTime: time.Duration(p.stats.nanos.Load()),
+		PIDs:       p.pids(),
 	}
+}
+
+// pids lists the worker processes that are running.
+func (p *Pool) pids() []int {
+	var out []int
+	for _, w := range p.all {
+		if pw, ok := w.(*processWorker); ok {
+			if pid := pw.pid(); pid > 0 {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
 }
 
 // Close stops the pool's workers (worker processes exit).

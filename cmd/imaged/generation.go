@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/bfl"
 	"github.com/imaged/imaged/provider/builtin"
+	"github.com/imaged/imaged/provider/comfyui"
 	"github.com/imaged/imaged/provider/google"
 	"github.com/imaged/imaged/provider/openai"
 	"github.com/imaged/imaged/provider/sdwebui"
@@ -23,6 +25,8 @@ var providerEnv = []struct {
 	{"stability", "IMAGED_STABILITY_API_KEY", "IMAGED_STABILITY_BASE_URL", "IMAGED_STABILITY_MODELS"},
 	{"google", "IMAGED_GOOGLE_API_KEY", "IMAGED_GOOGLE_BASE_URL", "IMAGED_GOOGLE_MODELS"},
 	{"sdwebui", "", "IMAGED_SDWEBUI_URL", "IMAGED_SDWEBUI_MODELS"},
+	{"comfyui", "", "IMAGED_COMFYUI_URL", "IMAGED_COMFYUI_MODELS"},
+	{"bfl", "IMAGED_BFL_API_KEY", "IMAGED_BFL_BASE_URL", "IMAGED_BFL_MODELS"},
 }
 
 // providers returns the builtin renderer and every provider whose
@@ -69,6 +73,17 @@ func providers(getenv func(string) string, log *slog.Logger) ([]imaged.Generator
 			}
 			g, err = sdwebui.New(sdwebui.Config{BaseURL: base, Models: models,
 				Username: getenv("IMAGED_SDWEBUI_USERNAME"), Password: getenv("IMAGED_SDWEBUI_PASSWORD")})
+		case "bfl":
+			if key == "" {
+				continue
+			}
+			g, err = bfl.New(bfl.Config{APIKey: key, BaseURL: base, Models: models})
+		case "comfyui":
+			if base == "" {
+				continue
+			}
+			g, err = comfyui.New(comfyui.Config{BaseURL: base, Models: models,
+				Token: getenv("IMAGED_COMFYUI_TOKEN"), Workflows: getenv("IMAGED_COMFYUI_WORKFLOWS")})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", p.name, err)

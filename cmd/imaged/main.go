@@ -115,6 +115,8 @@ func init() {
 			run: func(ctx context.Context, e *env, a []string) error { return gc(ctx, a, e.getenv, e.stdout, e.stderr) }},
 		{name: "healthcheck", args: "[--url URL]", summary: "exit 0 if the service is ready (for containers)",
 			run: func(ctx context.Context, e *env, a []string) error { return healthcheck(ctx, a, e.stdout, e.stderr) }},
+		{name: "render-worker", summary: "render variants for a parent imaged over stdin/stdout (serve starts it)",
+			run: func(ctx context.Context, e *env, a []string) error { return renderWorker(a, e.stderr) }},
 		{name: "version", summary: "print the module version and commit",
 			run: func(ctx context.Context, e *env, a []string) error { return printVersion(e, a) }},
 		{name: "help", args: "[COMMAND]", summary: "list the commands, or describe one",
@@ -197,8 +199,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage())
 		return usagef("unknown command %q", name)
 	}
-	if name != "serve" {
-		// serve logs the warning through its logger.
+	if name != "serve" && name != "render-worker" {
+		// serve logs the warning through its logger (its workers say nothing).
 		for _, w := range unknownEnvWarnings(environ()) {
 			fmt.Fprintln(stderr, "imaged: warning:", w)
 		}

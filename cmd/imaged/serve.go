@@ -18,6 +18,7 @@ import (
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/jwtauth"
 	"github.com/imaged/imaged/telemetry"
+	"github.com/imaged/imaged/web"
 )
 
 // serve runs the service until ctx is cancelled (SIGINT, SIGTERM), then
@@ -50,6 +51,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	cors, err := imhttp.ParseCORSOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return usageError{err}
+	}
+
 	tel := telemetry.New()
 	if telemetry.TracingConfigured(getenv) {
 		stop, err := tel.StartTracing(ctx, version)
@@ -64,9 +70,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Info("exporting traces over OTLP/HTTP")
 	}
 	imgs := images.New(tel.ImageStore(b.db), tel.BlobStore(b.blobs), images.Config{
-		MaxFileSize: cfg.MaxFileSize,
-		MaxPixels:   cfg.MaxPixels,
-		Logger:      log,
+		MaxFileSize:  cfg.MaxFileSize,
+		MaxPixels:    cfg.MaxPixels,
+		KeepMetadata: cfg.KeepMetadata,
+		Logger:       log,
 	})
 	provs, err := providers(getenv, log)
 	if err != nil {
@@ -75,6 +82,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	for i := range provs {
 		provs[i] = tel.Generator(provs[i])
 	}
+	marker, err := newMarker(cfg, log)
+	if err != nil {
+		return err
+	}
 	gen, err := generation.New(imgs, tel.QuotaStore(b.db), tel.JobStore(b.db), generation.Config{
 		Providers:       provs,
 		DefaultProvider: cfg.DefaultProvider,
@@ -82,6 +93,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Timeout:         cfg.GenerationTimeout,
 		Workers:         cfg.Workers,
 		JobLease:        cfg.JobLease,
+		Marker:          marker,
 		Logger:          log,
 	})
 	if err != nil {
@@ -109,10 +121,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Ready:            b.ready,
 		Generation:       gen,
 		Idempotency:      tel.IdempotencyStore(b.db),
+		CORS:             cors,
 		Telemetry:        tel,
 		MetricsToken:     cfg.MetricsToken,
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	})
+	if err := mountPage(srv, cfg, secret, generated, log); err != nil {
+		return err
+	}
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
@@ -191,11 +207,10 @@ func newAuthenticator(ctx context.Context, cfg *config, log *slog.Logger) (auth 
 func printBanner(w io.Writer, cfg *config, base string, secret []byte, generated bool) {
 	_, ver, _ := buildVersion()
 	fmt.Fprintf(w, "imaged %s listening on %s\n", ver, base)
-	show := cfg.DevToken == "true" || (cfg.DevToken == "auto" && generated)
-	if !show || secret == nil {
+	if !devTokenShown(cfg, secret, generated) {
 		return
 	}
-	tok, err := jwtauth.Mint(secret, "local-user", 24*time.Hour, time.Now())
+	tok, err := mintDevToken(secret)
 	if err != nil {
 		return
 	}
@@ -221,4 +236,39 @@ func newLogger(cfg *config, out *logOutput) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log format must be text or json, got %q", cfg.LogFormat)
 	}
 	return slog.New(flushingHandler{h, out}), nil
+}
+
+// devTokenShown tells whether the service offers a development token: on
+// the embedded default (its own generated secret, still accepted), or
+// when IMAGED_DEV_TOKEN=true.
+func devTokenShown(cfg *config, secret []byte, generated bool) bool {
+	show := cfg.DevToken == "true" || (cfg.DevToken == "auto" && generated)
+	return show && secret != nil
+}
+
+// mintDevToken is the development token: the subject local-user, 24 hours.
+func mintDevToken(secret []byte) (string, error) {
+	return jwtauth.Mint(secret, "local-user", 24*time.Hour, time.Now())
+}
+
+// mountPage adds the gallery page's routes to the server.
+func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
+	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes)}
+	if cfg.PublicURL != "" {
+		wc.ImageOrigins = []string{cfg.PublicURL}
+	}
+	if devTokenShown(cfg, secret, generated) {
+		wc.DevToken = func() (string, error) { return mintDevToken(secret) }
+	}
+	if cfg.OIDCIssuer != "" && cfg.JWKSURL == "" {
+		log.Warn("IMAGED_OIDC_ISSUER is set without IMAGED_JWKS_URL: the service will refuse the provider's tokens")
+	}
+	page, err := web.New(wc)
+	if err != nil {
+		return usageError{err}
+	}
+	for _, r := range page.Routes() {
+		srv.Handle(r.Pattern, r.Handler, false)
+	}
+	return nil
 }
