@@ -32,6 +32,12 @@ const (
 	EJobNotFound         ErrorCode = "GENERATION_JOB_NOT_FOUND"
 	EUnavailable         ErrorCode = "SERVICE_UNAVAILABLE"
 	EConflict            ErrorCode = "CONFLICT"
+	// ERequestTimeout: the request body stopped arriving.
+	ERequestTimeout ErrorCode = "REQUEST_TIMEOUT"
+	// ERangeNotSatisfiable: no range of a Range header lies within the bytes.
+	ERangeNotSatisfiable ErrorCode = "RANGE_NOT_SATISFIABLE"
+	// EHeadersTooLarge: the request's header fields exceed the limit.
+	EHeadersTooLarge ErrorCode = "REQUEST_HEADER_FIELDS_TOO_LARGE"
 )
 
 // Error is the application error. Its Message is safe to show to the caller;

@@ -28,6 +28,7 @@ type Image struct {
 	BlobKey          string // random, never derived from the filename
 	Source           Source
 	Generation       *Generation // nil for uploads
+	Provenance       *Provenance // nil when the bytes say nothing of their origin
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 }
@@ -41,6 +42,28 @@ type Generation struct {
 	AspectRatio    string `json:"aspectRatio,omitempty"`
 	Seed           *int64 `json:"seed,omitempty"`
 	RevisedPrompt  string `json:"revisedPrompt,omitempty"`
+	// Options are the model settings the request passed (imaged.Model.Options).
+	Options map[string]string `json:"options,omitempty"`
+	// Usage is what the provider reported counting for the request.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Provenance is what an image's bytes say of how it was made: the marks
+// imaged embeds in what it generates, or those an upload came with.
+type Provenance struct {
+	// DigitalSourceType is the IPTC digital source type, such as
+	// http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia
+	// for an image a generative model made.
+	DigitalSourceType string `json:"digitalSourceType,omitempty"`
+	// C2PA tells whether the bytes carry C2PA Content Credentials.
+	C2PA bool `json:"c2pa"`
+	// Manifest is the label of the active C2PA manifest.
+	Manifest string `json:"manifest,omitempty"`
+	// ClaimGenerator names the software that signed the active manifest.
+	ClaimGenerator string `json:"claimGenerator,omitempty"`
+	// Ingredient is the label of the manifest a generated image's own
+	// manifest takes as its parent, when the provider signed the image.
+	Ingredient string `json:"ingredient,omitempty"`
 }
 
 // SortOrder orders a listing by creation time.

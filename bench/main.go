@@ -181,7 +181,9 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	imhttp "github.com/imaged/imaged/http"
 	"github.com/imaged/imaged/images"
+	"github.com/imaged/imaged/jwtauth"
 )
 
 // rssLimit is the memory budget of imaged during the upload test.
@@ -623,7 +625,11 @@ func (b *bench) measureList(ctx context.Context, r *backendRun, pid int, base st
 	last := s.image(s.atDepth(depth - 1))
 	cur := &imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID, Page: depth/pageSize + 1}
 	first := fmt.Sprintf("%s/api/images?pageSize=%d", base, pageSize)
-	deep := fmt.Sprintf("%s&cursor=%s", first, cur.Encode())
+	secret, err := jwtauth.LoadOrCreateSecret(filepath.Join(b.dataDir, "jwt-secret"))
+	if err != nil {
+		return err
+	}
+	deep := fmt.Sprintf("%s&cursor=%s", first, imhttp.EncodeCursor(imhttp.CursorKeyFrom(secret), s.owner, cur))
 	auth := b.auth(s.owner)
 
 	// The deep page must hold the images that follow the cursor, and the

@@ -151,7 +151,8 @@ type fakeGenerator struct {
 }
 
 // newFake returns a provider with two models: name+"-1" (the default: 1:1
-// and 16:9, up to 4 images, 200 characters, seed and negative prompt) and
+// and 16:9, up to 4 images, 200 characters, seed, negative prompt and a
+// quality option of low or high) and
 // name+"-small" (1:1 only, up to 2 images, 20 characters, neither).
 func newFake(name string, gen generateFunc) *fakeGenerator {
 	return &fakeGenerator{
@@ -164,6 +165,7 @@ func newFake(name string, gen generateFunc) *fakeGenerator {
 			MaxPromptLength:        200,
 			SupportsSeed:           true,
 			SupportsNegativePrompt: true,
+			Options:                []imaged.ModelOption{{Name: "quality", Values: []string{"low", "high"}}},
 		}, {
 			ID:              name + "-small",
 			AspectRatios:    []string{"1:1"},

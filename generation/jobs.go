@@ -194,6 +194,9 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 		}
 	}()
 
+	if s.cfg.JobProgress != nil {
+		rctx = imaged.WithProgress(rctx, s.progressOf(rctx, job.ID))
+	}
 	var imgs []*imaged.Image
 	res, err := s.resolve(p.Request)
 	if err == nil {
@@ -229,6 +232,22 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 	}
 	s.finishQuota(ctx, p.Reservation, len(imgs))
 	return true, nil
+}
+
+// progressOf passes a job's progress to Config.JobProgress, each percentage
+// once and never backwards (a retried call starts again from 0).
+func (s *Service) progressOf(ctx context.Context, jobID string) imaged.ProgressFunc {
+	var mu sync.Mutex
+	last := -1
+	return func(percent int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if percent <= last {
+			return
+		}
+		last = percent
+		s.cfg.JobProgress(ctx, jobID, percent)
+	}
 }
 
 // finishJob records the outcome of job, which this worker holds, as of now.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,7 +20,7 @@ func TestSubmitQueuesAJob(t *testing.T) {
 	f := newFixture(t)
 	fake := newFake("fake", nil)
 	svc := f.service(t, generation.Config{Providers: []imaged.Generator{fake}})
-	v, err := svc.Submit(ctx, alice, generation.Request{Prompt: " a cat ", N: 2})
+	v, err := svc.Submit(ctx, alice, generation.Request{Prompt: " a cat ", N: generation.Count(2)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,15 +28,15 @@ func TestSubmitQueuesAJob(t *testing.T) {
 		t.Errorf("submitted job %s", describe(v.Job))
 	}
 	// The request is kept resolved: what a worker will run.
-	want := generation.Request{Prompt: "a cat", Provider: "fake", Model: "fake-1", AspectRatio: "1:1", N: 2}
-	if v.Request != want {
+	want := generation.Request{Prompt: "a cat", Provider: "fake", Model: "fake-1", AspectRatio: "1:1", N: generation.Count(2)}
+	if !reflect.DeepEqual(v.Request, want) {
 		t.Errorf("request %+v, want %+v", v.Request, want)
 	}
 	got, err := svc.Job(ctx, alice, v.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != imaged.JobQueued || got.Request != want || len(got.Images) != 0 || !got.CreatedAt.Equal(f.clock.Now()) {
+	if got.Status != imaged.JobQueued || !reflect.DeepEqual(got.Request, want) || len(got.Images) != 0 || !got.CreatedAt.Equal(f.clock.Now()) {
 		t.Errorf("Job() = %s, request %+v", describe(got.Job), got.Request)
 	}
 	if n := fake.callCount(); n != 0 {
@@ -47,14 +49,14 @@ func TestSubmitRefusals(t *testing.T) {
 	t.Run("invalid_request_creates_no_job", func(t *testing.T) {
 		f := newFixture(t)
 		svc := f.service(t, generation.Config{Providers: []imaged.Generator{newFake("fake", nil)}})
-		_, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", N: 9})
+		_, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", N: generation.Count(9)})
 		wantCode(t, err, imaged.EInvalidPrompt)
 		assertNoJobToRun(t, svc)
 	})
 	t.Run("over_quota_is_429_and_creates_no_job", func(t *testing.T) {
 		f := newFixture(t)
 		svc := f.service(t, generation.Config{Providers: []imaged.Generator{newFake("fake", nil)}, Quota: imaged.QuotaLimits{ImagesPerDay: 2}})
-		if _, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", N: 2}); err != nil {
+		if _, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", N: generation.Count(2)}); err != nil {
 			t.Fatal(err)
 		}
 		_, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat"})
@@ -93,7 +95,7 @@ func TestRunOne(t *testing.T) {
 		f := newFixture(t)
 		fake := newFake("fake", nil)
 		svc := f.service(t, generation.Config{Providers: []imaged.Generator{fake}, WorkerID: "w1"})
-		v, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", ThemeStyle: "Noir", N: 2})
+		v, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", ThemeStyle: "Noir", N: generation.Count(2)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +125,7 @@ func TestRunOne(t *testing.T) {
 	t.Run("deleted_image_is_left_out_of_the_job", func(t *testing.T) {
 		f := newFixture(t)
 		svc := f.service(t, generation.Config{Providers: []imaged.Generator{newFake("fake", nil)}})
-		v, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", N: 2})
+		v, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", N: generation.Count(2)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -439,7 +441,7 @@ func TestWorkersStop(t *testing.T) {
 		gate := &gatedBlobs{gate: 2, reached: make(chan struct{})}
 		f := newFixtureWithBlobs(t, func(b imaged.BlobStore) imaged.BlobStore { gate.BlobStore = b; return gate })
 		svc := f.service(t, generation.Config{Providers: []imaged.Generator{newFake("fake", nil)}})
-		v, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", N: 3})
+		v, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat", N: generation.Count(3)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -465,4 +467,44 @@ func TestWorkersStop(t *testing.T) {
 		var nilWorkers *generation.Workers
 		nilWorkers.Stop(time.Hour)
 	})
+}
+
+func TestJobProgress(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	fake := newFake("fake", func(ctx context.Context, _ int, req imaged.GenerateRequest) ([]imaged.GeneratedImage, error) {
+		for _, p := range []int{0, 10, 10, 5, 50, 140} { // a repeat, a step back, one out of range
+			imaged.ReportProgress(ctx, p)
+		}
+		return pngImages(req), nil
+	})
+	type event struct {
+		job     string
+		percent int
+	}
+	var mu sync.Mutex
+	var got []event
+	svc := f.service(t, generation.Config{Providers: []imaged.Generator{fake},
+		JobProgress: func(_ context.Context, jobID string, percent int) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, event{jobID, percent})
+		}})
+	v, err := svc.Submit(ctx, alice, generation.Request{Prompt: "a cat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := svc.RunOne(ctx); !ran || err != nil {
+		t.Fatalf("RunOne = %v, %v", ran, err)
+	}
+	want := []event{{v.ID, 0}, {v.ID, 10}, {v.ID, 50}, {v.ID, 100}}
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("progress heard %v, want %v", got, want)
+	}
+	// A synchronous generation has nobody listening: reporting is harmless.
+	if _, err := svc.Generate(ctx, alice, generation.Request{Prompt: "a cat"}); err != nil {
+		t.Fatal(err)
+	}
 }

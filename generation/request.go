@@ -19,10 +19,17 @@ type Request struct {
 	ThemeDescription string `json:"themeDescription,omitempty"`
 	Model            string `json:"model,omitempty"`
 	Provider         string `json:"provider,omitempty"`
-	N                int    `json:"n,omitempty"`
-	Seed             *int64 `json:"seed,omitempty"`
-	NegativePrompt   string `json:"negativePrompt,omitempty"`
+	// N is how many images, 1 when absent; an explicit 0 is refused like
+	// any other count outside 1-4.
+	N              *int   `json:"n,omitempty"`
+	Seed           *int64 `json:"seed,omitempty"`
+	NegativePrompt string `json:"negativePrompt,omitempty"`
+	// Options are the model's own settings (see imaged.Model.Options).
+	Options map[string]string `json:"options,omitempty"`
 }
+
+// Count returns a pointer to n, for Request.N.
+func Count(n int) *int { return &n }
 
 // Limits on the free-text fields, whatever the model accepts.
 const (
@@ -86,9 +93,9 @@ func (s *Service) resolve(r Request) (*resolved, error) {
 	if !m.SupportsAspectRatio(ar) {
 		return nil, invalid("aspectRatio %q is not supported by model %q; supported: %s", ar, m.ID, strings.Join(m.AspectRatios, ", "))
 	}
-	n := r.N
-	if n == 0 {
-		n = 1
+	n := 1
+	if r.N != nil {
+		n = *r.N
 	}
 	maxN := min(maxImagesPerRequest, max(m.MaxImages, 1))
 	if n < 1 || n > maxN {
@@ -118,11 +125,14 @@ func (s *Service) resolve(r Request) (*resolved, error) {
 			return nil, invalid("seed must be from 0 to 4294967295")
 		}
 	}
+	if err := imaged.CheckOptions(m, r.Options); err != nil {
+		return nil, err
+	}
 	full := composePrompt(prompt, r)
 	if m.MaxPromptLength > 0 && utf8.RuneCountInString(full) > m.MaxPromptLength {
 		return nil, invalid("prompt with its style and theme is longer than %d characters, the limit of model %q", m.MaxPromptLength, m.ID)
 	}
-	r.Provider, r.Model, r.AspectRatio, r.N, r.Prompt = name, m.ID, ar, n, prompt
+	r.Provider, r.Model, r.AspectRatio, r.N, r.Prompt = name, m.ID, ar, &n, prompt
 	return &resolved{
 		provider: p,
 		model:    m,
@@ -134,6 +144,7 @@ func (s *Service) resolve(r Request) (*resolved, error) {
 			AspectRatio:    ar,
 			N:              n,
 			Seed:           r.Seed,
+			Options:        r.Options,
 		},
 	}, nil
 }

@@ -31,8 +31,19 @@ type Config struct {
 	PollInterval    time.Duration      // how often idle workers look for jobs; 1s
 	MaxJobAttempts  int                // runs of one job before it fails; 3
 	JobLease        time.Duration      // how long a claimed job stays a dead worker's; 30s
-	Now             func() time.Time
-	Logger          *slog.Logger
+	Marker          Marker             // marks every image before it is stored; nil stores them as they came
+	// JobProgress, when set, hears how far a running job has got as its
+	// provider reports it (imaged.ReportProgress): each percentage once, in
+	// increasing order. It must return quickly.
+	JobProgress func(ctx context.Context, jobID string, percent int)
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Marker marks a generated image as AI-generated (package provenance): it
+// returns the bytes to store and what they say of their origin.
+type Marker interface {
+	MarkGenerated(data []byte, provider, model string) ([]byte, *imaged.Provenance, error)
 }
 
 // Service generates images.
@@ -118,13 +129,24 @@ type ProviderInfo struct {
 
 // Providers lists the enabled providers and their models, the default first.
 func (s *Service) Providers() []ProviderInfo {
-	out := []ProviderInfo{{Name: s.defaultProvider, Default: true, Models: s.providers[s.defaultProvider].Models()}}
+	out := []ProviderInfo{{Name: s.defaultProvider, Default: true, Models: s.models(s.defaultProvider)}}
 	for _, n := range s.order {
 		if n != s.defaultProvider {
-			out = append(out, ProviderInfo{Name: n, Models: s.providers[n].Models()})
+			out = append(out, ProviderInfo{Name: n, Models: s.models(n)})
 		}
 	}
 	return out
+}
+
+// models lists a provider's models for clients: lists are never null.
+func (s *Service) models(provider string) []imaged.Model {
+	models := s.providers[provider].Models()
+	for i := range models {
+		if models[i].Options == nil {
+			models[i].Options = []imaged.ModelOption{}
+		}
+	}
+	return models
 }
 
 // Validate checks a request without running it.
@@ -183,8 +205,10 @@ func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imag
 			AspectRatio:    res.req.AspectRatio,
 			Seed:           g.Seed,
 			RevisedPrompt:  g.RevisedPrompt,
+			Options:        res.req.Options,
+			Usage:          g.Usage,
 		}
-		img, err := s.images.Store(ctx, images.NewImage{Owner: owner, Source: imaged.SourceGeneration, Generation: gen}, bytes.NewReader(g.Data))
+		img, err := s.store(ctx, owner, gen, g.Data)
 		if err != nil {
 			s.discard(ctx, owner, stored)
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -198,6 +222,18 @@ func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imag
 		stored = append(stored, img)
 	}
 	return stored, nil
+}
+
+// store marks (when a Marker is set) and stores one generated image.
+func (s *Service) store(ctx context.Context, owner string, gen *imaged.Generation, data []byte) (*imaged.Image, error) {
+	n := images.NewImage{Owner: owner, Source: imaged.SourceGeneration, Generation: gen}
+	if s.cfg.Marker != nil {
+		var err error
+		if data, n.Provenance, err = s.cfg.Marker.MarkGenerated(data, gen.Provider, gen.Model); err != nil {
+			return nil, err
+		}
+	}
+	return s.images.Store(ctx, n, bytes.NewReader(data))
 }
 
 func (s *Service) discard(ctx context.Context, owner string, imgs []*imaged.Image) {

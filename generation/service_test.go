@@ -203,7 +203,7 @@ func TestGenerateStoring(t *testing.T) {
 				return tc.made, nil
 			})
 			svc := f.service(t, generation.Config{Providers: []imaged.Generator{fake}})
-			imgs, err := svc.Generate(context.Background(), alice, generation.Request{Prompt: "a cat", N: tc.n})
+			imgs, err := svc.Generate(context.Background(), alice, generation.Request{Prompt: "a cat", N: generation.Count(tc.n)})
 			wantCode(t, err, imaged.EGeneration)
 			if imgs != nil {
 				t.Errorf("Generate returned %d images with its error", len(imgs))
@@ -219,11 +219,13 @@ func TestGeneratedImageMetadata(t *testing.T) {
 		fake := newFake("fake", func(_ context.Context, _ int, req imaged.GenerateRequest) ([]imaged.GeneratedImage, error) {
 			out := pngImages(req)
 			out[0].RevisedPrompt = "a tabby cat, watercolour"
+			out[0].Usage = &imaged.Usage{InputTokens: 50, OutputTokens: 4160, TotalTokens: 4210, Images: 1}
 			return out, nil
 		})
 		svc := f.service(t, generation.Config{Providers: []imaged.Generator{fake}})
 		imgs, err := svc.Generate(context.Background(), alice, generation.Request{
 			Prompt: "a cat", ArtStyle: "Watercolour", NegativePrompt: "blur", AspectRatio: "16:9", Seed: int64p(7),
+			Options: map[string]string{"quality": "high"},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -243,6 +245,12 @@ func TestGeneratedImageMetadata(t *testing.T) {
 			g.AspectRatio != "16:9" || g.Seed == nil || *g.Seed != 7 || g.RevisedPrompt != "a tabby cat, watercolour" {
 			t.Errorf("stored generation %+v", g)
 		}
+		if g.Options["quality"] != "high" || len(g.Options) != 1 {
+			t.Errorf("stored options %v, want quality high", g.Options)
+		}
+		if g.Usage == nil || *g.Usage != (imaged.Usage{InputTokens: 50, OutputTokens: 4160, TotalTokens: 4210, Images: 1}) {
+			t.Errorf("stored usage %+v, want the provider's", g.Usage)
+		}
 		if !strings.HasPrefix(got.OriginalFilename, "generation-") {
 			t.Errorf("filename %q, want a generated one", got.OriginalFilename)
 		}
@@ -250,7 +258,7 @@ func TestGeneratedImageMetadata(t *testing.T) {
 	t.Run("builtin_provider", func(t *testing.T) {
 		f := newFixture(t)
 		svc := f.service(t, generation.Config{Providers: []imaged.Generator{builtin.New()}, DefaultProvider: "builtin"})
-		imgs, err := svc.Generate(context.Background(), alice, generation.Request{Prompt: "a lighthouse", AspectRatio: "16:9", N: 2, Seed: int64p(1000)})
+		imgs, err := svc.Generate(context.Background(), alice, generation.Request{Prompt: "a lighthouse", AspectRatio: "16:9", N: generation.Count(2), Seed: int64p(1000)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +287,7 @@ func TestGenerateQuota(t *testing.T) {
 		f := newFixture(t)
 		fake := newFake("fake", nil)
 		svc := f.service(t, generation.Config{Providers: []imaged.Generator{fake}, Quota: imaged.QuotaLimits{ImagesPerDay: 2}})
-		if _, err := svc.Generate(ctx, alice, generation.Request{Prompt: "a cat", N: 2}); err != nil {
+		if _, err := svc.Generate(ctx, alice, generation.Request{Prompt: "a cat", N: generation.Count(2)}); err != nil {
 			t.Fatal(err)
 		}
 		_, err := svc.Generate(ctx, alice, cat)
@@ -298,7 +306,7 @@ func TestGenerateQuota(t *testing.T) {
 	t.Run("n_over_the_daily_limit_is_refused", func(t *testing.T) {
 		f := newFixture(t)
 		svc := f.service(t, generation.Config{Providers: []imaged.Generator{newFake("fake", nil)}, Quota: imaged.QuotaLimits{ImagesPerDay: 2}})
-		_, err := svc.Generate(ctx, alice, generation.Request{Prompt: "a cat", N: 3})
+		_, err := svc.Generate(ctx, alice, generation.Request{Prompt: "a cat", N: generation.Count(3)})
 		wantCode(t, err, imaged.EQuotaExceeded)
 	})
 	t.Run("failed_generation_charges_nothing", func(t *testing.T) {

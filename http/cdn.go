@@ -36,6 +36,9 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer blob.Close()
+	if !checkRange(w, r, blob.Size(), `"`+img.SHA256+`"`) {
+		return
+	}
 	serveBlob(w, r, blob, delivery{
 		mediaType:    img.MediaType,
 		etag:         `"` + img.SHA256 + `"`,

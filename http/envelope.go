@@ -36,6 +36,9 @@ var statuses = map[imaged.ErrorCode]int{
 	imaged.EJobNotFound:         http.StatusNotFound,
 	imaged.EUnavailable:         http.StatusServiceUnavailable,
 	imaged.EConflict:            http.StatusConflict,
+	imaged.ERequestTimeout:      http.StatusRequestTimeout,
+	imaged.ERangeNotSatisfiable: http.StatusRequestedRangeNotSatisfiable,
+	imaged.EHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
 }
 
 // ErrorStatus returns the HTTP status for an application error code.
@@ -124,6 +127,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := ErrorStatus(code)
 	log := loggerFrom(r.Context())
 	switch {
+	case isClientGone(err):
+		log.InfoContext(r.Context(), "request cancelled by the client", "status", status, "errorCode", code, "err", err)
 	case status >= 500:
 		log.ErrorContext(r.Context(), "request failed", "status", status, "errorCode", code, "err", err)
 	default:
@@ -136,7 +141,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == imaged.EUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="imaged", error="invalid_token"`)
 	}
-	if code == imaged.ETooLarge {
+	if code == imaged.ETooLarge || code == imaged.ERequestTimeout || code == imaged.EHeadersTooLarge {
 		// The rest of the body is not read; the connection cannot be reused.
 		w.Header().Set("Connection", "close")
 	}
@@ -161,7 +166,7 @@ func classify(ctx context.Context, err error) error {
 		return &imaged.Error{Code: imaged.EUnavailable, Message: "The service did not answer in time", Err: err}
 	case ctx.Err() != nil:
 		// The client went away; nobody reads this answer.
-		return &imaged.Error{Code: imaged.EUnavailable, Message: "Request cancelled", Err: err}
+		return &clientGone{err: &imaged.Error{Code: imaged.EValidation, Message: "Request cancelled by the client", Err: err}}
 	}
 	return err
 }

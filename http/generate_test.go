@@ -100,6 +100,8 @@ func TestGenerate(t *testing.T) {
 		{"unknown_provider", `{"prompt":"x","provider":"dall-e-9000"}`},
 		{"unknown_model", `{"prompt":"x","model":"gpt-image-1"}`},
 		{"too_many_images", `{"prompt":"x","n":5}`},
+		{"zero_images", `{"prompt":"x","n":0}`},
+		{"option_the_model_lacks", `{"prompt":"x","options":{"quality":"high"}}`},
 		{"prompt_too_long", `{"prompt":"` + strings.Repeat("x", 4001) + `"}`},
 		{"negative_prompt_unsupported", `{"prompt":"x","negativePrompt":"blur"}`},
 		{"negative_seed", `{"prompt":"x","seed":-1}`},
@@ -121,6 +123,7 @@ func TestGenerate(t *testing.T) {
 		{"array_instead_of_object", `[{"prompt":"x"}]`, "application/json", "JSON object"},
 		{"not_json", `prompt=x`, "application/json", "malformed JSON"},
 		{"two_objects", `{"prompt":"x"}{"prompt":"y"}`, "application/json", "one JSON object"},
+		{"option_value_not_a_string", `{"prompt":"x","options":{"quality":3}}`, "application/json", "field options has the wrong type"},
 		{"form_content_type", `{"prompt":"x"}`, "application/x-www-form-urlencoded", "Content-Type: application/json"},
 	}
 	for _, c := range malformed {
@@ -440,6 +443,8 @@ func TestIdempotency(t *testing.T) {
 		{"too_long", strings.Repeat("k", 256)},
 		{"non_ascii", "clé"},
 		{"empty_quoted", `""`},
+		{"empty", ""},
+		{"blank", "   "},
 		{"backslash", `a\b`},
 	}
 	for _, path := range []string{idempotentPath, generatePath} {
@@ -557,5 +562,42 @@ func waitStarted(t *testing.T, started <-chan struct{}, first <-chan answer) {
 	case <-started:
 	case a := <-first:
 		t.Fatalf("the first request answered before reaching the provider: %v %s", a.err, a.body)
+	}
+}
+
+func TestGenerateOptionsAndUsage(t *testing.T) {
+	alice := mintToken(t, "alice")
+	fake := pngGenerator(t, "fake")
+	fake.models = []imaged.Model{{ID: "fake-1", AspectRatios: []string{"1:1"}, MaxImages: 4, MaxPromptLength: 1000,
+		Options: []imaged.ModelOption{{Name: "quality", Values: []string{"low", "high"}, Default: "low"}}}}
+	inner := fake.generate
+	var sent map[string]string
+	fake.generate = func(ctx context.Context, req imaged.GenerateRequest) ([]imaged.GeneratedImage, error) {
+		sent = req.Options
+		out, err := inner(ctx, req)
+		for i := range out {
+			out[i].Usage = &imaged.Usage{InputTokens: 12, OutputTokens: 300, TotalTokens: 312, Images: len(out)}
+		}
+		return out, err
+	}
+	h := newHarness(t, options{providers: []imaged.Generator{fake}})
+	resp, body := h.call(t, "POST", generatePath, generatePath, alice, strings.NewReader(`{"prompt":"x","provider":"fake","options":{"quality":"high"}}`), jsonHeader)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if sent["quality"] != "high" {
+		t.Errorf("provider got options %v", sent)
+	}
+	img := dataAs[[]apiImage](t, body)[0]
+	got := dataAs[map[string]any](t, mustGet(t, h, alice, img.ID))
+	if o, _ := got["options"].(map[string]any); o["quality"] != "high" {
+		t.Errorf("stored options %v", got["options"])
+	}
+	if u, _ := got["usage"].(map[string]any); u["totalTokens"] != 312.0 || u["images"] != 1.0 {
+		t.Errorf("stored usage %v", got["usage"])
+	}
+	_, body = h.call(t, "GET", "/api/images/models", "/api/images/models", alice, nil, nil)
+	if !strings.Contains(string(body), `"options":[{"name":"quality","values":["low","high"],"default":"low"}]`) {
+		t.Errorf("models listing does not show the option: %s", body)
 	}
 }

@@ -23,10 +23,12 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/container"
 	"github.com/imaged/imaged/fsblob"
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/jwtauth"
+	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/provider/builtin"
 	"github.com/imaged/imaged/sqlite"
 )
@@ -124,6 +126,10 @@ func newHarness(t *testing.T, o options) *harness {
 	h := &harness{doc: loadDoc(t), db: db, blobs: blobs, logs: logs,
 		imgClock: newClock(start, time.Second), genClock: newClock(start, 0)}
 	h.images = images.New(db, blobs, images.Config{MaxFileSize: o.maxFileSize, Now: h.imgClock.Now, Logger: log})
+	creds, err := provenance.DevelopmentCredentials(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.gen, err = generation.New(h.images, db, db, generation.Config{
 		Providers:   append([]imaged.Generator{builtin.New()}, o.providers...),
 		Quota:       o.quota,
@@ -132,6 +138,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Backoff:     time.Millisecond,
 		Now:         h.genClock.Now,
 		Logger:      log,
+		Marker:      provenance.New(provenance.Config{Version: "test", Credentials: creds}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +289,21 @@ func pngBytes(t testing.TB, w, h int, seed byte) []byte {
 	}
 	var b bytes.Buffer
 	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// paddedPNG is a valid PNG of about n bytes more than src: a text chunk
+// of n bytes after its header.
+func paddedPNG(t testing.TB, src []byte, n int) []byte {
+	t.Helper()
+	chunk, err := container.Frame(container.PNG, "tEXt", append([]byte("Comment\x00"), bytes.Repeat([]byte{'a'}, n)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if _, err := container.Rewrite(&b, bytes.NewReader(src), container.PNG, []container.Edit{container.Insert(33, chunk)}); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()

@@ -95,8 +95,8 @@ var replayedHeaders = []string{"Location", "Preference-Applied", "Content-Type"}
 // a request without the header is refused (IDEMPOTENCY_KEY_MISSING).
 func (s *Server) idempotent(required bool, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw := r.Header.Get("Idempotency-Key")
-		if raw == "" {
+		values := r.Header.Values("Idempotency-Key")
+		if len(values) == 0 {
 			if required {
 				writeError(w, r, imaged.Errorf(imaged.EIdempotencyMissing, "The Idempotency-Key header is required"))
 				return
@@ -104,7 +104,13 @@ func (s *Server) idempotent(required bool, next http.HandlerFunc) http.HandlerFu
 			next(w, r)
 			return
 		}
-		key, ok := parseIdempotencyKey(raw)
+		// A header sent empty, or twice, is not a key: it is refused
+		// rather than read as "no key" (which would run the request again
+		// on every retry).
+		key, ok := "", false
+		if len(values) == 1 {
+			key, ok = parseIdempotencyKey(values[0])
+		}
 		if !ok {
 			writeError(w, r, imaged.Errorf(imaged.EIdempotencyInvalid, "The Idempotency-Key header must be 1 to %d printable ASCII characters", maxIdempotencyKey))
 			return

@@ -2,14 +2,18 @@ package http
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/images"
@@ -26,17 +30,21 @@ type imageJSON struct {
 	CreatedAt        string `json:"createdAt"`
 	UpdatedAt        string `json:"updatedAt"`
 
-	Width          int    `json:"width"`
-	Height         int    `json:"height"`
-	SHA256         string `json:"sha256"`
-	Source         string `json:"source"`
-	Prompt         string `json:"prompt,omitempty"`
-	NegativePrompt string `json:"negativePrompt,omitempty"`
-	Model          string `json:"model,omitempty"`
-	Provider       string `json:"provider,omitempty"`
-	AspectRatio    string `json:"aspectRatio,omitempty"`
-	Seed           *int64 `json:"seed,omitempty"`
-	RevisedPrompt  string `json:"revisedPrompt,omitempty"`
+	Width          int                `json:"width"`
+	Height         int                `json:"height"`
+	SHA256         string             `json:"sha256"`
+	Source         string             `json:"source"`
+	Prompt         string             `json:"prompt,omitempty"`
+	NegativePrompt string             `json:"negativePrompt,omitempty"`
+	Model          string             `json:"model,omitempty"`
+	Provider       string             `json:"provider,omitempty"`
+	AspectRatio    string             `json:"aspectRatio,omitempty"`
+	Seed           *int64             `json:"seed,omitempty"`
+	RevisedPrompt  string             `json:"revisedPrompt,omitempty"`
+	Provenance     *imaged.Provenance `json:"provenance,omitempty"`
+
+	Options map[string]string `json:"options,omitempty"`
+	Usage   *imaged.Usage     `json:"usage,omitempty"`
 }
 
 func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
@@ -52,10 +60,12 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 		Height:           img.Height,
 		SHA256:           img.SHA256,
 		Source:           string(img.Source),
+		Provenance:       img.Provenance,
 	}
 	if g := img.Generation; g != nil {
 		j.Prompt, j.NegativePrompt, j.Model, j.Provider = g.Prompt, g.NegativePrompt, g.Model, g.Provider
 		j.AspectRatio, j.Seed, j.RevisedPrompt = g.AspectRatio, g.Seed, g.RevisedPrompt
+		j.Options, j.Usage = g.Options, g.Usage
 	}
 	return j
 }
@@ -101,12 +111,13 @@ func (s *Server) handleDeleteImage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
-	f, err := parseListQuery(r)
+	owner := imaged.OwnerFrom(r.Context())
+	f, err := s.parseListQuery(r, owner)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	f.Owner = imaged.OwnerFrom(r.Context())
+	f.Owner = owner
 	page, err := s.images.List(r.Context(), f)
 	if err != nil {
 		writeError(w, r, err)
@@ -134,16 +145,22 @@ func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
 	}
 	if page.Next != nil {
 		page.Next.Page = current + 1
-		c := page.Next.Encode()
+		c := s.encodeCursor(owner, page.Next)
 		p.NextCursor = &c
 	}
 	writeJSON(w, http.StatusOK, successBody{Success: true, Code: http.StatusOK, Message: "OK", Data: data, Pagination: p})
 }
 
-// parseListQuery reads page, pageSize, sort, search, source and cursor.
-func parseListQuery(r *http.Request) (imaged.ImageFilter, error) {
-	q := r.URL.Query()
+// parseListQuery reads page, pageSize, sort, search, source and cursor. A
+// query that does not decode (an invalid percent-escape) is refused rather
+// than read in part, and so is a search holding control characters or
+// invalid UTF-8.
+func (s *Server) parseListQuery(r *http.Request, owner string) (imaged.ImageFilter, error) {
 	var f imaged.ImageFilter
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return f, imaged.Errorf(imaged.EValidation, "The query string is malformed (an invalid percent-escape or a semicolon)")
+	}
 	intParam := func(name string, min, max int) (int, error) {
 		v := q.Get(name)
 		if v == "" {
@@ -155,7 +172,6 @@ func parseListQuery(r *http.Request) (imaged.ImageFilter, error) {
 		}
 		return n, nil
 	}
-	var err error
 	if f.Page, err = intParam("page", 1, 1_000_000); err != nil {
 		return f, err
 	}
@@ -180,8 +196,11 @@ func parseListQuery(r *http.Request) (imaged.ImageFilter, error) {
 	if len(f.Search) > 255 {
 		return f, imaged.Errorf(imaged.EValidation, "search must be at most 255 bytes")
 	}
+	if !utf8.ValidString(f.Search) || strings.IndexFunc(f.Search, unicode.IsControl) >= 0 {
+		return f, imaged.Errorf(imaged.EValidation, "search must be UTF-8 text without control characters")
+	}
 	if c := q.Get("cursor"); c != "" {
-		if f.Cursor, err = imaged.DecodeCursor(c); err != nil {
+		if f.Cursor, err = s.decodeCursor(owner, c); err != nil {
 			return f, err
 		}
 	}
@@ -249,10 +268,11 @@ func (s *Server) receiveFiles(w http.ResponseWriter, r *http.Request, field stri
 			break
 		}
 		if err != nil {
-			if classify(ctx, err) != err {
+			if errors.As(err, new(*imaged.Error)) || classify(ctx, err) != err {
+				// The body itself failed (see clientBody), or is too large.
 				return stored, err
 			}
-			return stored, imaged.Errorf(imaged.EValidation, "The multipart body is malformed")
+			return stored, &imaged.Error{Code: imaged.EValidation, Message: "The multipart body is malformed", Err: err}
 		}
 		if part.FormName() != field {
 			// Other fields are ignored, within the body limit.
@@ -267,7 +287,7 @@ func (s *Server) receiveFiles(w http.ResponseWriter, r *http.Request, field stri
 			return stored, imaged.Errorf(imaged.EValidation, "At most %d files may be uploaded at once", max)
 		}
 		name := rawFilename(part)
-		img, err := s.images.Store(ctx, images.NewImage{Owner: owner, Filename: name, Source: imaged.SourceUpload}, part)
+		img, err := s.images.Store(ctx, images.NewImage{Owner: owner, Filename: name, Source: imaged.SourceUpload}, partReader{part})
 		part.Close()
 		if err != nil {
 			if max > 1 {
@@ -280,7 +300,30 @@ func (s *Server) receiveFiles(w http.ResponseWriter, r *http.Request, field stri
 	if len(stored) == 0 {
 		return nil, imaged.Errorf(imaged.EValidation, "The multipart field %q with a file is required", field)
 	}
+	// The closing boundary is not the end of the request: a body shorter
+	// than its Content-Length (or cut before its last chunk) is incomplete,
+	// and nothing of it is kept.
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		return stored, err
+	}
 	return stored, nil
+}
+
+// partReader reads one multipart part, reporting what the multipart reader
+// itself cannot decode (a Content-Transfer-Encoding: quoted-printable part
+// holding bytes that are not quoted-printable, for example) as the client's
+// mistake. Failures of the body underneath are application errors already.
+type partReader struct{ p *multipart.Part }
+
+func (r partReader) Read(b []byte) (int, error) {
+	n, err := r.p.Read(b)
+	if err != nil && err != io.EOF && !errors.As(err, new(*imaged.Error)) {
+		var mb *http.MaxBytesError
+		if !errors.As(err, &mb) {
+			err = &imaged.Error{Code: imaged.EValidation, Message: "A multipart part could not be decoded (its Content-Transfer-Encoding does not match its bytes)", Err: err}
+		}
+	}
+	return n, err
 }
 
 // rawFilename is the filename exactly as the client sent it (Part.FileName

@@ -121,6 +121,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestKey, &requestInfo{id: id, log: s.log})
 		r = r.WithContext(ctx)
+		if r.Body != nil && r.Body != http.NoBody {
+			body := newClientBody(w, r, s.bodyIdle)
+			defer body.stop()
+			r.Body = body
+		}
 		rec := &statusRecorder{ResponseWriter: w}
 
 		defer func() {
@@ -142,6 +147,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.Duration("duration", time.Since(start)),
 			)
 		}()
+		if headersTooLarge(r) {
+			writeError(rec, r, imaged.Errorf(imaged.EHeadersTooLarge, "The request's header fields exceed %d bytes", MaxHeaderBytes))
+			return
+		}
 		next.ServeHTTP(rec, r)
 	})
 }

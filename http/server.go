@@ -37,6 +37,12 @@ type Config struct {
 	MaxFiles int
 	// Ready lists the dependencies /readyz checks.
 	Ready []Check
+	// BodyIdleTimeout cuts off a request body that sends no byte for that
+	// long, with 408 (DefaultBodyIdleTimeout if 0; negative disables).
+	BodyIdleTimeout time.Duration
+	// CursorKey signs the listing cursors given to clients (see cursor.go);
+	// every replica needs the same one. A random key if nil.
+	CursorKey []byte
 	// Generation and Idempotency enable the generation endpoints.
 	Generation  *generation.Service
 	Idempotency imaged.IdempotencyStore
@@ -50,6 +56,8 @@ type Server struct {
 	baseURL    string
 	cdnBaseURL string
 	maxFiles   int
+	bodyIdle   time.Duration
+	cursorKey  []byte
 	ready      []Check
 	gen        *generation.Service
 	idem       imaged.IdempotencyStore
@@ -66,6 +74,8 @@ func New(cfg Config) *Server {
 		baseURL:    strings.TrimRight(cfg.BaseURL, "/"),
 		cdnBaseURL: strings.TrimRight(cfg.CDNBaseURL, "/"),
 		maxFiles:   cfg.MaxFiles,
+		bodyIdle:   cfg.BodyIdleTimeout,
+		cursorKey:  cfg.CursorKey,
 		ready:      cfg.Ready,
 		gen:        cfg.Generation,
 		idem:       cfg.Idempotency,
@@ -76,6 +86,12 @@ func New(cfg Config) *Server {
 	}
 	if s.maxFiles <= 0 {
 		s.maxFiles = 10
+	}
+	if len(s.cursorKey) == 0 {
+		s.cursorKey = newCursorKey()
+	}
+	if s.bodyIdle == 0 {
+		s.bodyIdle = DefaultBodyIdleTimeout
 	}
 	s.routes()
 	s.handler = s.observe(s.mux)

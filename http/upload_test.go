@@ -150,7 +150,7 @@ func TestUpload(t *testing.T) {
 			return multipartBody(t, filePart{"file", "x.png", "image/png", nil})
 		}, 415, imaged.EUnsupportedMedia},
 		{"file_over_MaxFileSize_is_413", func() (io.Reader, http.Header) {
-			big := append(bytes.Clone(png), bytes.Repeat([]byte{0}, maxFile)...)
+			big := paddedPNG(t, png, maxFile)
 			return multipartBody(t, filePart{"file", "big.png", "image/png", big})
 		}, 413, imaged.ETooLarge},
 		{"png_header_without_pixels_is_415", func() (io.Reader, http.Header) {
@@ -287,7 +287,7 @@ func TestUploadMultiple(t *testing.T) {
 		{"one_oversized_file_stores_nothing", func(t *testing.T) []filePart {
 			return []filePart{
 				{"files", "a.png", "image/png", pngBytes(t, 4, 4, 1)},
-				{"files", "big.png", "image/png", append(pngBytes(t, 4, 4, 2), make([]byte, 70<<10)...)},
+				{"files", "big.png", "image/png", paddedPNG(t, pngBytes(t, 4, 4, 2), 70<<10)},
 			}
 		}, 413, imaged.ETooLarge, `File 2 ("big.png")`},
 		{"too_many_files_stores_nothing", func(t *testing.T) []filePart {

@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/container"
+	"github.com/imaged/imaged/provenance"
 )
 
 // Defaults for Config.
@@ -85,11 +87,15 @@ type NewImage struct {
 	Filename   string // as the client sent it; "" for a generated name
 	Source     imaged.Source
 	Generation *imaged.Generation
+	// Provenance is what the bytes say of their origin, when the caller
+	// knows it (the generation service marks what it stores).
+	Provenance *imaged.Provenance
 }
 
-// Store checks the bytes r yields like any upload (sniffed type, size and
-// pixel limits), streams them to the blob store while hashing them, and only
-// then commits the metadata. Memory use does not grow with the file size.
+// Store checks the bytes r yields like any upload (the type from the bytes,
+// the whole file well-formed, size and pixel limits), streams them to the
+// blob store while checking and hashing them, and only then commits the
+// metadata. Memory use does not grow with the file size nor the image's.
 // On any failure nothing is left behind: no metadata, and no blob.
 func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.Image, error) {
 	if n.Owner == "" {
@@ -100,33 +106,40 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		limit = s.cfg.MaxGenerated
 	}
 	limited := &limitReader{r: r, left: limit, max: limit}
-	info, head, err := Inspect(limited, s.cfg.MaxPixels)
-	if err != nil {
+	head := make([]byte, container.SniffLen)
+	k, err := io.ReadFull(limited, head)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return nil, err
+	}
+	head = head[:k]
+	format := container.Sniff(head)
+	if format == 0 {
+		return nil, unsupported()
 	}
 
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 	img := &imaged.Image{
 		ID:         imaged.NewID(),
 		Owner:      n.Owner,
-		MediaType:  info.MediaType,
-		Width:      info.Width,
-		Height:     info.Height,
-		BlobKey:    imaged.NewBlobKey(info.Ext),
+		MediaType:  format.MediaType(),
+		BlobKey:    imaged.NewBlobKey(format.Ext()),
 		Source:     n.Source,
 		Generation: n.Generation,
+		Provenance: n.Provenance,
 		CreatedAt:  now,
 		UpdatedAt:  now,
 	}
 	img.OriginalFilename = cleanFilename(n.Filename)
 	if img.OriginalFilename == "" {
-		img.OriginalFilename = string(n.Source) + "-" + img.ID + "." + info.Ext
+		img.OriginalFilename = string(n.Source) + "-" + img.ID + "." + format.Ext()
 	}
 
+	// The bytes are validated as they flow to the store: a file refused
+	// half-way fails the Put, which then keeps nothing.
+	check := newChecker(io.MultiReader(bytes.NewReader(head), limited), s.cfg.MaxPixels)
 	h := sha256.New()
-	tail := &tailWriter{}
-	body := io.TeeReader(io.MultiReader(bytes.NewReader(head), limited), io.MultiWriter(h, tail))
-	size, err := s.blobs.Put(ctx, img.BlobKey, body)
+	size, err := s.blobs.Put(ctx, img.BlobKey, io.TeeReader(check, h))
+	info, verr := check.close()
 	if err != nil {
 		var e *imaged.Error
 		if errors.As(err, &e) {
@@ -137,12 +150,19 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		}
 		return nil, fmt.Errorf("store blob: %w", err)
 	}
+	if verr != nil {
+		// Put read to the end, so the checker has failed it already; this is
+		// a safety net for a store that does not pass errors on.
+		s.removeBlob(ctx, img.BlobKey)
+		return nil, verr
+	}
+	img.Width, img.Height = info.Width, info.Height
+	if img.Provenance == nil {
+		// An upload that says it was generated (XMP, C2PA) is reported so.
+		img.Provenance = provenance.FromMarks(container.MarksOf(info))
+	}
 	img.Size = size
 	img.SHA256 = hex.EncodeToString(h.Sum(nil))
-	if !info.complete(head, tail.bytes(), size) {
-		s.removeBlob(ctx, img.BlobKey)
-		return nil, imaged.Errorf(imaged.EUnsupportedMedia, "The image is truncated or corrupt")
-	}
 
 	if err := s.images.CreateImage(ctx, img); err != nil {
 		s.removeBlob(ctx, img.BlobKey)

@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"image"
+	"image/jpeg"
 	"image/png"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -231,5 +233,44 @@ func TestDeletedImageStopsServingAtOnce(t *testing.T) {
 	}
 	if _, err := f.svc.ByBlobKey(ctx, img.BlobKey); imaged.ErrCode(err) != imaged.ENotFound {
 		t.Fatalf("ByBlobKey after delete: %v, want MEDIA_NOT_FOUND", err)
+	}
+}
+
+func TestStore_refuses_what_is_not_one_well_formed_image(t *testing.T) {
+	ctx := context.Background()
+	data := pngBytes(t, 30, 20)
+	var j bytes.Buffer
+	if err := jpeg.Encode(&j, image.NewGray(image.Rect(0, 0, 16, 16)), nil); err != nil {
+		t.Fatal(err)
+	}
+	zip := []byte("PK\x03\x04\x14\x00\x00\x00\x00\x00evil.htmlPK\x05\x06\x00\x00\x00\x00")
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{
+		{"gif_header_then_html", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00<html><script>alert(1)</script></html>;")},
+		{"png_then_zip", append(bytes.Clone(data), zip...)},
+		{"jpeg_then_script", append(j.Bytes(), "\n<script>alert(1)</script>"...)},
+		{"png_with_a_bad_crc", func() []byte { b := bytes.Clone(data); b[29] ^= 1; return b }()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, images.Config{})
+			_, err := f.svc.Store(ctx, images.NewImage{Owner: "alice", Source: imaged.SourceUpload}, bytes.NewReader(tt.data))
+			if imaged.ErrCode(err) != imaged.EUnsupportedMedia || !strings.Contains(imaged.ErrMessage(err), "not a well-formed") {
+				t.Fatalf("err = %v, want UNSUPPORTED_MEDIA_TYPE saying the file is not well-formed", err)
+			}
+			if n := blobCount(t, f.blobs); n != 0 {
+				t.Fatalf("%d blobs left behind", n)
+			}
+		})
+	}
+}
+
+func TestStore_provider_output_is_checked_like_an_upload(t *testing.T) {
+	f := newFixture(t, images.Config{})
+	bad := append(pngBytes(t, 8, 8), "<html>"...)
+	_, err := f.svc.Store(context.Background(), images.NewImage{Owner: "alice", Source: imaged.SourceGeneration}, bytes.NewReader(bad))
+	if imaged.ErrCode(err) != imaged.EUnsupportedMedia {
+		t.Fatalf("err = %v", err)
 	}
 }

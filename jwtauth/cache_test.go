@@ -83,16 +83,16 @@ func TestTokenCache(t *testing.T) {
 		}
 	})
 
-	t.Run("key_set_refetch_forgets_cached_tokens", func(t *testing.T) {
+	t.Run("key_set_change_forgets_cached_tokens", func(t *testing.T) {
 		oldKey, newKey := testRSAKey(), testRSAKey2()
 		srv := newJWKSServer(t, rsaJWK("old", "RS256", &oldKey.PublicKey))
-		a := newAuthenticator(t, Config{JWKSURL: srv.URL})
+		a := newAuthenticator(t, Config{JWKSURL: srv.URL, JWKSMinRefetch: 10 * time.Millisecond})
 		tok := sign(t, jwt.SigningMethodRS256, oldKey, "old", claims("alice"))
 		if _, err := a.Authenticate(context.Background(), tok); err != nil {
 			t.Fatal(err)
 		}
 		srv.setKeys(t, rsaJWK("new", "RS256", &newKey.PublicKey))
-		if err := a.jwks.refresh(context.Background()); err != nil {
+		if _, err := a.jwks.refresh(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		_, err := a.Authenticate(context.Background(), tok)

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,12 +26,22 @@ const (
 	fetchTimeout = 5 * time.Second
 	// maxJWKSSize bounds the key set document, in bytes.
 	maxJWKSSize = 1 << 20
-	// unknownKidInterval is the least time between two fetches caused by
-	// tokens naming a key id that is not in the key set, so that a stream of
-	// forged key ids cannot make us hammer the identity provider.
-	unknownKidInterval = 30 * time.Second
 	// minRSABits is the smallest RSA modulus accepted from the key set.
 	minRSABits = 2048
+
+	// MinJWKSRefresh and MaxJWKSRefresh bound the refresh interval that a
+	// key set answer's Cache-Control max-age asks for.
+	MinJWKSRefresh = time.Minute
+	MaxJWKSRefresh = time.Hour
+	// unknownKidTTL is how long a key id that a refetch proved absent is
+	// refused at once, without waiting for another refetch, unless a fetch
+	// brings a changed key set first.
+	unknownKidTTL = 30 * time.Second
+	// maxUnknownKids bounds that negative cache.
+	maxUnknownKids = 1024
+	// maxKidLen is the longest key id looked for; longer ones are refused
+	// without a fetch.
+	maxKidLen = 256
 )
 
 var errUnknownKid = errors.New("token's key id is not in the key set")
@@ -64,47 +76,66 @@ func (k publicKey) accepts(alg string) bool {
 }
 
 // keySet is a cached JSON Web Key Set, indexed by key id.
+//
+// Rotation: a token naming a key id that is not in the set waits for one
+// refetch, which every such token arriving meanwhile shares; refetches for
+// unknown key ids start at most once per minRefetch, so a flood of forged
+// key ids costs the identity provider at most one request per interval,
+// and a key the provider has just published is usable within minRefetch
+// of its first use. Key ids that a refetch proved absent are refused at
+// once for unknownKidTTL (a bounded negative cache), unless a fetch brings
+// a changed key set first.
 type keySet struct {
-	url    string
-	client *http.Client
-	now    func() time.Time
+	url        string
+	client     *http.Client
+	refresh0   time.Duration // background refresh without Cache-Control
+	minRefetch time.Duration
+	base       context.Context // the Authenticator's: bounds waiting refetches
 
-	mu   sync.RWMutex
-	keys map[string][]publicKey
-	// generation counts the fetches that replaced keys.
+	keys atomic.Pointer[map[string][]publicKey]
+	// generation counts the fetches that changed the keys.
 	generation atomic.Uint64
+	// fetches counts requests to the provider, successful or not.
+	fetches atomic.Uint64
 
-	fetchMu        sync.Mutex // serialises fetches; guards lastUnknownKid
-	lastUnknownKid time.Time
+	fetchMu sync.Mutex // serialises fetches; guards digest
+	digest  [sha256.Size]byte
+
+	mu        sync.Mutex // guards the fields below
+	lastFetch time.Time  // when the last fetch started
+	pending   *refetch   // the refetch unknown key ids wait for, not started yet
+	unknown   map[string]time.Time
 }
 
-func newKeySet(url string, client *http.Client, now func() time.Time) *keySet {
-	return &keySet{url: url, client: client, now: now}
+// refetch is one scheduled fetch that tokens naming unknown key ids wait for.
+type refetch struct {
+	done chan struct{}
+	kids map[string]struct{} // asked for before it started
 }
 
-// key returns the key named kid that accepts alg. An unknown kid causes one
-// rate-limited refetch of the key set.
+func newKeySet(ctx context.Context, url string, client *http.Client, refresh, minRefetch time.Duration) *keySet {
+	return &keySet{url: url, client: client, refresh0: refresh, minRefetch: minRefetch, base: ctx,
+		unknown: make(map[string]time.Time)}
+}
+
+// key returns the key named kid that accepts alg. An unknown kid waits for
+// the next refetch (see keySet).
 func (s *keySet) key(ctx context.Context, kid, alg string) (any, error) {
 	if key, known, err := s.lookup(kid, alg); known {
 		return key, err
 	}
-
-	s.fetchMu.Lock()
-	defer s.fetchMu.Unlock()
-	// Another request may have fetched the key while this one waited.
-	if key, known, err := s.lookup(kid, alg); known {
-		return key, err
-	}
-	now := s.now()
-	if !s.lastUnknownKid.IsZero() && now.Sub(s.lastUnknownKid) < unknownKidInterval {
+	if kid == "" || len(kid) > maxKidLen {
+		// Without a key id there is nothing a refetch could bring.
 		return nil, errUnknownKid
 	}
-	s.lastUnknownKid = now
-	// The fetch serves every later request, so one caller hanging up must
-	// not abort it; fetch bounds it by its own timeout.
-	if err := s.fetchLocked(context.WithoutCancel(ctx)); err != nil {
-		slog.WarnContext(ctx, "jwtauth: JWKS refetch for an unknown key id failed; keeping the current keys", "url", s.url, "err", err)
-		return nil, errUnknownKid
+	c, err := s.refetchFor(kid)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	if key, known, err := s.lookup(kid, alg); known {
 		return key, err
@@ -112,12 +143,85 @@ func (s *keySet) key(ctx context.Context, kid, alg string) (any, error) {
 	return nil, errUnknownKid
 }
 
+// refetchFor returns the refetch that will look for kid, scheduling one if
+// none is pending, or errUnknownKid if a recent refetch proved kid absent.
+func (s *keySet) refetchFor(kid string) (*refetch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if until, ok := s.unknown[kid]; ok {
+		if now.Before(until) {
+			return nil, errUnknownKid
+		}
+		delete(s.unknown, kid)
+	}
+	if s.pending == nil {
+		s.pending = &refetch{done: make(chan struct{}), kids: make(map[string]struct{})}
+		go s.runRefetch(s.pending, s.lastFetch.Add(s.minRefetch).Sub(now))
+	}
+	if len(s.pending.kids) < maxUnknownKids {
+		s.pending.kids[kid] = struct{}{}
+	}
+	return s.pending, nil
+}
+
+// runRefetch waits delay, then fetches the key set for c's waiters and
+// remembers the key ids it did not bring.
+func (s *keySet) runRefetch(c *refetch, delay time.Duration) {
+	defer close(c.done)
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-s.base.Done():
+			t.Stop()
+			return
+		}
+	}
+	s.mu.Lock()
+	s.pending = nil // later unknown key ids wait for the next refetch
+	s.mu.Unlock()
+	if _, err := s.refresh(context.WithoutCancel(s.base)); err != nil {
+		slog.Warn("jwtauth: JWKS refetch for an unknown key id failed; keeping the current keys", "url", s.url, "err", err)
+		return
+	}
+	keys := *s.keys.Load()
+	until := time.Now().Add(unknownKidTTL)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for kid := range c.kids {
+		if _, ok := keys[kid]; ok {
+			continue
+		}
+		if len(s.unknown) >= maxUnknownKids {
+			s.pruneUnknownLocked()
+		}
+		s.unknown[kid] = until
+	}
+}
+
+// pruneUnknownLocked makes room in the negative cache: expired entries go,
+// and if none had, all of them (they are refused again after one refetch).
+func (s *keySet) pruneUnknownLocked() {
+	now := time.Now()
+	for kid, until := range s.unknown {
+		if !now.Before(until) {
+			delete(s.unknown, kid)
+		}
+	}
+	if len(s.unknown) >= maxUnknownKids {
+		clear(s.unknown)
+	}
+}
+
 // lookup finds kid in the cached keys. known reports whether kid is there at
 // all; if it is but none of its keys accepts alg, err says so.
 func (s *keySet) lookup(kid, alg string) (key any, known bool, err error) {
-	s.mu.RLock()
-	keys, known := s.keys[kid]
-	s.mu.RUnlock()
+	m := s.keys.Load()
+	if m == nil {
+		return nil, false, nil
+	}
+	keys, known := (*m)[kid]
 	if !known {
 		return nil, false, nil
 	}
@@ -129,63 +233,121 @@ func (s *keySet) lookup(kid, alg string) (key any, known bool, err error) {
 	return nil, true, errors.New("the key named by the token does not fit its algorithm")
 }
 
-// refresh refetches the key set; on failure the current keys stay.
-func (s *keySet) refresh(ctx context.Context) error {
+// has reports whether kid is in the cached keys.
+func (s *keySet) has(kid string) bool {
+	m := s.keys.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[kid]
+	return ok
+}
+
+// refresh fetches the key set and returns when the next background refresh
+// is due; on failure the current keys stay.
+func (s *keySet) refresh(ctx context.Context) (time.Duration, error) {
 	s.fetchMu.Lock()
 	defer s.fetchMu.Unlock()
 	return s.fetchLocked(ctx)
 }
 
-// refreshEvery refreshes the key set every interval until ctx is done.
-func (s *keySet) refreshEvery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
+// refreshLoop refreshes the key set in the background until s.base is done,
+// first after next, then as each answer's Cache-Control says (within
+// bounds), and one minute at most after a failure.
+func (s *keySet) refreshLoop(next time.Duration) {
+	t := time.NewTimer(next)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-s.base.Done():
 			return
 		case <-t.C:
-			if err := s.refresh(ctx); err != nil && ctx.Err() == nil {
-				slog.WarnContext(ctx, "jwtauth: JWKS refresh failed; keeping the current keys", "url", s.url, "err", err)
+			n, err := s.refresh(s.base)
+			if err != nil {
+				if s.base.Err() == nil {
+					slog.Warn("jwtauth: JWKS refresh failed; keeping the current keys", "url", s.url, "err", err)
+				}
+				n = min(s.refresh0, time.Minute)
 			}
+			t.Reset(n)
 		}
 	}
 }
 
 // fetchLocked fetches and parses the key set and, if it holds at least one
 // usable key, replaces the cached keys. s.fetchMu must be held.
-func (s *keySet) fetchLocked(ctx context.Context) error {
+func (s *keySet) fetchLocked(ctx context.Context) (time.Duration, error) {
+	s.mu.Lock()
+	s.lastFetch = time.Now()
+	s.mu.Unlock()
+	s.fetches.Add(1)
+
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("JWKS endpoint answered %s", resp.Status)
+		return 0, fmt.Errorf("JWKS endpoint answered %s", resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
 	if err != nil {
-		return fmt.Errorf("reading JWKS: %w", err)
+		return 0, fmt.Errorf("reading JWKS: %w", err)
 	}
 	if len(body) > maxJWKSSize {
-		return fmt.Errorf("JWKS is larger than %d bytes", maxJWKSSize)
+		return 0, fmt.Errorf("JWKS is larger than %d bytes", maxJWKSSize)
 	}
 	keys, err := parseJWKS(body)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	s.mu.Lock()
-	s.keys = keys
-	s.mu.Unlock()
-	s.generation.Add(1)
-	return nil
+	if d := sha256.Sum256(body); d != s.digest || s.keys.Load() == nil {
+		s.digest = d
+		s.keys.Store(&keys)
+		s.generation.Add(1)
+		s.mu.Lock()
+		clear(s.unknown)
+		s.mu.Unlock()
+	}
+	return refreshInterval(resp.Header, s.refresh0), nil
+}
+
+// refreshInterval is when the key set should be fetched again: its
+// Cache-Control max-age within [MinJWKSRefresh, MaxJWKSRefresh] (no-cache
+// and no-store count as 0), else def.
+func refreshInterval(h http.Header, def time.Duration) time.Duration {
+	var (
+		d     time.Duration
+		found bool
+	)
+	for _, v := range h.Values("Cache-Control") {
+		for _, dir := range strings.Split(v, ",") {
+			name, val, _ := strings.Cut(strings.TrimSpace(dir), "=")
+			switch strings.ToLower(name) {
+			case "no-cache", "no-store":
+				d, found = 0, true
+			case "max-age":
+				n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
+				if err != nil || n < 0 {
+					continue
+				}
+				if !found || time.Duration(min(n, 1<<30))*time.Second < d {
+					d, found = time.Duration(min(n, 1<<30))*time.Second, true
+				}
+			}
+		}
+	}
+	if !found {
+		return def
+	}
+	return min(max(d, MinJWKSRefresh), MaxJWKSRefresh)
 }
 
 // jwk is the part of a JSON Web Key (RFC 7517, 7518) that verification needs.

@@ -19,9 +19,15 @@
 // confusion (for example an HS256 token "signed" with an RSA public key), and
 // "alg": "none" is never accepted.
 //
-// Every token must carry "exp" and a non-empty "sub" of at most 255 bytes,
-// which becomes the owner of what the request creates; "nbf" and "iat" are
-// honoured when present, all with Config.Leeway of clock skew. "iss" and "aud"
+// Tokens are read strictly. Every token must carry "exp" and a "sub" of at
+// most 255 bytes of valid UTF-8, neither blank nor holding control
+// characters, which becomes the owner of what the request creates; "nbf" and
+// "iat" are honoured when present, all with Config.Leeway of clock skew, and
+// all three must be JSON numbers (NumericDate), never strings. Each part must
+// be spelled in canonical base64url (no padding, no non-zero trailing bits),
+// so that one token has one spelling. A header with "crit" is refused (RFC
+// 7515 4.1.11: no extension is understood here). With Config.MaxTTL, a token
+// living longer than that ("exp" - "iat") is refused. "iss" and "aud"
 // are checked when Config.Issuer and Config.Audience are set ("aud" may be a
 // string or an array). Any failure is an *imaged.Error with
 // imaged.EUnauthorized and a message that never repeats the token.
@@ -29,7 +35,7 @@
 // A token that passed these checks is remembered (by its SHA-256) for a
 // minute at most and never past its "exp", so that a client sending the same
 // token with every request does not pay for its verification every time. A
-// refetch of the key set forgets every remembered token at once.
+// fetch that changes the key set forgets every remembered token at once.
 //
 // # Keycloak
 //
@@ -48,10 +54,19 @@
 // "azp" claim (the client the token was issued to) is not checked. Keycloak's
 // key set also lists encryption keys ("use": "enc"), which are skipped.
 //
-// The key set is fetched when the Authenticator is created, refreshed in the
-// background every Config.JWKSRefresh, and refetched at most once per 30
-// seconds when a token names a key id that is not in it (key rotation). A
-// failed refresh keeps the keys already known and is logged with log/slog.
+// # Key rotation
+//
+// The key set is fetched when the Authenticator is created and refreshed in
+// the background as its answer's Cache-Control max-age says, within
+// MinJWKSRefresh and MaxJWKSRefresh (Config.JWKSRefresh when it says
+// nothing). A token naming a key id that is not in the set waits for one
+// refetch, shared by every such token arriving meanwhile; these refetches
+// start at most once per Config.JWKSMinRefetch (5 s), so a key the provider
+// has just published works within seconds of its first use, and a flood of
+// forged key ids costs the provider one request per interval at most. A key
+// id a refetch proved absent is refused at once for 30 s (a negative cache of
+// 1024 ids at most) unless a fetch brings a changed key set first. A failed
+// fetch keeps the keys already known and is logged with log/slog.
 package jwtauth
 
 import (
@@ -71,6 +86,8 @@ import (
 const (
 	DefaultLeeway      = 30 * time.Second
 	DefaultJWKSRefresh = 10 * time.Minute
+	// DefaultJWKSMinRefetch is the default Config.JWKSMinRefetch.
+	DefaultJWKSMinRefetch = 5 * time.Second
 
 	// MinSecretLen is the shortest HMAC secret accepted, in bytes.
 	MinSecretLen = 32
@@ -101,6 +118,15 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now returns the current time (default time.Now); tests set it.
 	Now func() time.Time
+	// JWKSMinRefetch is the least time between two fetches of the key set
+	// caused by tokens naming a key id it does not hold (default
+	// DefaultJWKSMinRefetch). Such tokens wait for the next allowed fetch,
+	// which serves them all.
+	JWKSMinRefetch time.Duration
+	// MaxTTL, when positive, is the longest lifetime accepted: a token whose
+	// "exp" is more than MaxTTL after its "iat" (or, without "iat", after
+	// now) is refused.
+	MaxTTL time.Duration
 	// CacheSize is how many verified tokens are remembered, so that a token
 	// sent again is not decoded and verified again (default
 	// DefaultCacheSize; negative disables the cache). A remembered token
@@ -115,6 +141,8 @@ type Authenticator struct {
 	jwks       *keySet
 	parser     *jwt.Parser
 	now        func() time.Time
+	leeway     time.Duration
+	maxTTL     time.Duration
 	cache      *tokenCache // nil when disabled
 }
 
@@ -133,8 +161,11 @@ func New(ctx context.Context, cfg Config) (*Authenticator, error) {
 	if cfg.HMACSecret != nil && len(cfg.HMACSecret) < MinSecretLen {
 		return nil, fmt.Errorf("jwtauth: HMAC secret is %d bytes, want at least %d", len(cfg.HMACSecret), MinSecretLen)
 	}
-	if cfg.Leeway < 0 || cfg.JWKSRefresh < 0 {
-		return nil, errors.New("jwtauth: negative leeway or JWKS refresh interval")
+	if cfg.Leeway < 0 || cfg.JWKSRefresh < 0 || cfg.JWKSMinRefetch < 0 || cfg.MaxTTL < 0 {
+		return nil, errors.New("jwtauth: negative leeway, JWKS interval or maximum lifetime")
+	}
+	if cfg.JWKSMinRefetch == 0 {
+		cfg.JWKSMinRefetch = DefaultJWKSMinRefetch
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = DefaultLeeway
@@ -149,18 +180,19 @@ func New(ctx context.Context, cfg Config) (*Authenticator, error) {
 		cfg.HTTPClient = &http.Client{Timeout: fetchTimeout}
 	}
 
-	a := &Authenticator{now: cfg.Now, cache: newTokenCache(cfg.CacheSize)}
+	a := &Authenticator{now: cfg.Now, leeway: cfg.Leeway, maxTTL: cfg.MaxTTL, cache: newTokenCache(cfg.CacheSize)}
 	var methods []string
 	if cfg.HMACSecret != nil {
 		a.hmacSecret = append([]byte(nil), cfg.HMACSecret...)
 		methods = append(methods, jwt.SigningMethodHS256.Alg())
 	}
 	if cfg.JWKSURL != "" {
-		a.jwks = newKeySet(cfg.JWKSURL, cfg.HTTPClient, cfg.Now)
-		if err := a.jwks.refresh(ctx); err != nil {
+		a.jwks = newKeySet(ctx, cfg.JWKSURL, cfg.HTTPClient, cfg.JWKSRefresh, cfg.JWKSMinRefetch)
+		next, err := a.jwks.refresh(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("jwtauth: initial JWKS fetch: %w", err)
 		}
-		go a.jwks.refreshEvery(ctx, cfg.JWKSRefresh)
+		go a.jwks.refreshLoop(next)
 		methods = append(methods, asymmetricAlgs...)
 	}
 
@@ -170,6 +202,9 @@ func New(ctx context.Context, cfg Config) (*Authenticator, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
+		// Only the canonical base64url spelling of each part: no padding,
+		// no non-zero trailing bits (one token, one spelling).
+		jwt.WithStrictDecoding(),
 	}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
@@ -201,8 +236,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (string,
 			return sub, nil
 		}
 	}
-	var claims jwt.RegisteredClaims
+	var claims strictClaims
 	_, err := a.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		if err := checkHeader(t.Header); err != nil {
+			return nil, err
+		}
 		return a.verificationKey(ctx, t)
 	})
 	if err != nil {
@@ -211,17 +249,32 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (string,
 		}
 		return "", unauthorized(err)
 	}
-	if claims.Subject == "" {
-		return "", unauthorized(errors.New("token has no subject"))
+	if err := checkSubject(claims.Subject); err != nil {
+		return "", unauthorized(err)
 	}
-	if len(claims.Subject) > MaxSubjectLen {
-		return "", unauthorized(fmt.Errorf("subject is longer than %d bytes", MaxSubjectLen))
+	if err := a.checkLifetime(&claims.RegisteredClaims); err != nil {
+		return "", unauthorized(err)
 	}
 	if a.cache != nil {
 		// The parser refused a token without "exp".
 		a.cache.put(&key, claims.Subject, now, claims.ExpiresAt.Time, keys)
 	}
 	return claims.Subject, nil
+}
+
+// checkLifetime refuses a token that lives longer than the maximum lifetime.
+func (a *Authenticator) checkLifetime(c *jwt.RegisteredClaims) error {
+	if a.maxTTL <= 0 {
+		return nil
+	}
+	from, slack := a.now(), a.leeway
+	if c.IssuedAt != nil {
+		from, slack = c.IssuedAt.Time, 0
+	}
+	if c.ExpiresAt.Sub(from) > a.maxTTL+slack {
+		return fmt.Errorf("token lives longer than the maximum of %s", a.maxTTL)
+	}
+	return nil
 }
 
 // keysGeneration identifies the key set tokens are verified against, so that

@@ -15,7 +15,7 @@ import (
 const defaultPageSize = 20
 
 const imageColumns = `id, owner, original_filename, media_type, size, width, height,
-	sha256, blob_key, source, generation, created_at, updated_at`
+	sha256, blob_key, source, generation, provenance, created_at, updated_at`
 
 // CreateImage inserts img. A taken id or blob key answers EConflict.
 func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
@@ -29,12 +29,19 @@ func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
 			return err
 		}
 	}
+	var prov []byte
+	if img.Provenance != nil {
+		var err error
+		if prov, err = json.Marshal(img.Provenance); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	_, err := db.pool.Exec(ctx, `INSERT INTO images (`+imageColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		img.ID, img.Owner, img.OriginalFilename, img.MediaType, img.Size, img.Width, img.Height,
-		img.SHA256, img.BlobKey, string(img.Source), gen, img.CreatedAt, img.UpdatedAt)
+		img.SHA256, img.BlobKey, string(img.Source), gen, prov, img.CreatedAt, img.UpdatedAt)
 	return wrapConflict(err, "Image already exists")
 }
 
@@ -176,9 +183,10 @@ func scanImage(row pgx.Row) (*imaged.Image, error) {
 		img    imaged.Image
 		source string
 		gen    []byte
+		prov   []byte
 	)
 	err := row.Scan(&img.ID, &img.Owner, &img.OriginalFilename, &img.MediaType, &img.Size,
-		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &source, &gen, &img.CreatedAt, &img.UpdatedAt)
+		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &source, &gen, &prov, &img.CreatedAt, &img.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +195,12 @@ func scanImage(row pgx.Row) (*imaged.Image, error) {
 		img.Generation = new(imaged.Generation)
 		if err := json.Unmarshal(gen, img.Generation); err != nil {
 			return nil, fmt.Errorf("image %s: generation: %w", img.ID, err)
+		}
+	}
+	if prov != nil {
+		img.Provenance = new(imaged.Provenance)
+		if err := json.Unmarshal(prov, img.Provenance); err != nil {
+			return nil, fmt.Errorf("image %s: provenance: %w", img.ID, err)
 		}
 	}
 	img.CreatedAt = utc(img.CreatedAt)

@@ -15,7 +15,7 @@ import (
 const defaultPageSize = 20
 
 const imageColumns = `id, owner, original_filename, media_type, size, width, height,
-	sha256, blob_key, source, generation, created_at, updated_at`
+	sha256, blob_key, source, generation, provenance, created_at, updated_at`
 
 // CreateImage inserts img. A taken id or blob key answers EConflict.
 func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
@@ -33,11 +33,19 @@ func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
 		}
 		gen = sql.NullString{String: string(b), Valid: true}
 	}
+	var prov sql.NullString
+	if img.Provenance != nil {
+		b, err := json.Marshal(img.Provenance)
+		if err != nil {
+			return fmt.Errorf("sqlite: create image: %w", err)
+		}
+		prov = sql.NullString{String: string(b), Valid: true}
+	}
 	_, err := db.write.ExecContext(ctx, `INSERT INTO images (id, owner, original_filename, filename_lower,
-		media_type, size, width, height, sha256, blob_key, source, generation, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		media_type, size, width, height, sha256, blob_key, source, generation, provenance, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		img.ID, img.Owner, img.OriginalFilename, strings.ToLower(img.OriginalFilename),
-		img.MediaType, img.Size, img.Width, img.Height, img.SHA256, img.BlobKey, string(img.Source), gen,
+		img.MediaType, img.Size, img.Width, img.Height, img.SHA256, img.BlobKey, string(img.Source), gen, prov,
 		micros(img.CreatedAt), micros(img.UpdatedAt))
 	if isUniqueViolation(err) {
 		return &imaged.Error{Code: imaged.EConflict, Message: "Image already exists", Err: err}
@@ -206,12 +214,12 @@ func scanImage(row interface{ Scan(...any) error }) (*imaged.Image, error) {
 	var r struct {
 		img                  imaged.Image
 		source               string
-		gen                  sql.NullString
+		gen, prov            sql.NullString
 		createdAt, updatedAt int64
 	}
 	img := &r.img
 	err := row.Scan(&img.ID, &img.Owner, &img.OriginalFilename, &img.MediaType, &img.Size,
-		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &r.source, &r.gen, &r.createdAt, &r.updatedAt)
+		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &r.source, &r.gen, &r.prov, &r.createdAt, &r.updatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, imaged.NotFound()
 	} else if err != nil {
@@ -224,6 +232,13 @@ func scanImage(row interface{ Scan(...any) error }) (*imaged.Image, error) {
 			return nil, fmt.Errorf("image %s: generation: %w", img.ID, err)
 		}
 		r.gen = sql.NullString{} // not kept alive with the image
+	}
+	if r.prov.Valid {
+		img.Provenance = new(imaged.Provenance)
+		if err := json.Unmarshal([]byte(r.prov.String), img.Provenance); err != nil {
+			return nil, fmt.Errorf("image %s: provenance: %w", img.ID, err)
+		}
+		r.prov = sql.NullString{}
 	}
 	img.CreatedAt = fromMicros(r.createdAt)
 	img.UpdatedAt = fromMicros(r.updatedAt)

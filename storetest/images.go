@@ -48,6 +48,13 @@ func newGenerated(owner, filename string, createdAt time.Time) *imaged.Image {
 		Seed:           ptr(int64(-9007199254740993)),
 		RevisedPrompt:  "A lighthouse at dusk painted in oils",
 	}
+	img.Provenance = &imaged.Provenance{
+		DigitalSourceType: "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+		C2PA:              true,
+		Manifest:          "urn:c2pa:6f1c2a44-90be-4d6e-8d1f-1b0f3c2e9a77",
+		ClaimGenerator:    "imaged",
+		Ingredient:        "urn:c2pa:0c3f8f5e-3a7b-4c55-9a43-5d5e0b9c1f20",
+	}
 	return img
 }
 
@@ -77,6 +84,11 @@ func diffImage(got, want *imaged.Image) []string {
 	f("Source", got.Source, want.Source)
 	d = append(d, sameTime("CreatedAt", got.CreatedAt, want.CreatedAt)...)
 	d = append(d, sameTime("UpdatedAt", got.UpdatedAt, want.UpdatedAt)...)
+	switch g, w := got.Provenance, want.Provenance; {
+	case g == nil && w == nil:
+	case g == nil || w == nil || *g != *w:
+		d = append(d, fmt.Sprintf("Provenance: got %+v, want %+v", g, w))
+	}
 	switch g, w := got.Generation, want.Generation; {
 	case g == nil && w == nil:
 	case g == nil || w == nil:
@@ -146,6 +158,14 @@ func testImages(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("create_find_round_trip_generation", func(t *testing.T) {
 		s := open(t).Images
 		want := newGenerated("alice", "lighthouse.webp", t0)
+		create(t, s, want)
+		report(t, "found image", diffImage(find(t, s, "alice", want.ID), want))
+	})
+
+	t.Run("upload_provenance_without_c2pa_round_trips", func(t *testing.T) {
+		s := open(t).Images
+		want := newImage("alice", "from-elsewhere.jpg", t0)
+		want.Provenance = &imaged.Provenance{DigitalSourceType: "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"}
 		create(t, s, want)
 		report(t, "found image", diffImage(find(t, s, "alice", want.ID), want))
 	})

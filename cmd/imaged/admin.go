@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -41,18 +39,21 @@ func gc(ctx context.Context, args []string, getenv func(string) string, stdout, 
 // the switch-over with IMAGED_BLOB_FALLBACK.
 func migrateStore(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	// The stores come from the flags; S3 endpoint and keys from IMAGED_S3_*.
-	fs := flag.NewFlagSet("imaged migrate-store", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommandFlags("migrate-store", stderr)
 	from := fs.String("from", "", "source store: fs:DIR or s3:BUCKET (endpoint and keys from IMAGED_S3_*)")
 	to := fs.String("to", "", "destination store, same forms")
 	after := fs.String("after", "", "resume the walk after this key")
 	verify := fs.Bool("verify", false, "compare SHA-256 digests of every blob, not only sizes")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(fs.Name(), rest); err != nil {
 		return err
 	}
 	if *from == "" || *to == "" {
 		fs.Usage()
-		return errors.New("--from and --to are required")
+		return usagef("--from and --to are required")
 	}
 	src, err := openBlobStore(ctx, *from, getenv)
 	if err != nil {

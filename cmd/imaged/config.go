@@ -4,10 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imaged/imaged/outbound"
 )
 
 // config is everything the commands read. Each field is one setting below:
@@ -23,6 +26,9 @@ type config struct {
 	JWKSURL         string
 	JWTIssuer       string
 	JWTAudience     string
+	JWTMaxTTL       time.Duration
+	SecretWithJWKS  bool
+	BodyIdleTimeout time.Duration
 	MaxFileSize     int64
 	MaxPixels       int64
 	MaxFiles        int
@@ -38,6 +44,17 @@ type config struct {
 	Workers           int
 	JobLease          time.Duration
 	DefaultProvider   string
+
+	OutboundAllow []netip.Prefix
+
+	C2PA            bool
+	C2PACertFile    string
+	C2PAKeyFile     string
+	RenderWorkers   int
+	RenderQueue     int
+	RenderTimeout   time.Duration
+	RenderMaxSide   int
+	RenderIsolation string
 }
 
 // setting binds one config field to a flag and an environment variable.
@@ -83,6 +100,28 @@ func duration(name string, p func(*config) *time.Duration) func(*config, string)
 	}
 }
 
+// optionalDuration is duration where 0 (or empty) means "off".
+func optionalDuration(name string, p func(*config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		if v = strings.TrimSpace(v); v == "" || v == "0" {
+			*p(c) = 0
+			return nil
+		}
+		return duration(name, p)(c, v)
+	}
+}
+
+func boolean(name string, p func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s must be true or false, got %q", name, v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
 var settings = []setting{
 	{"addr", "IMAGED_ADDR", "127.0.0.1:8080", "address to listen on", str(func(c *config) *string { return &c.Addr })},
 	{"data-dir", "IMAGED_DATA_DIR", "./data", "directory for the SQLite file, the blobs and the generated secret", str(func(c *config) *string { return &c.DataDir })},
@@ -94,10 +133,13 @@ var settings = []setting{
 	{"jwks-url", "IMAGED_JWKS_URL", "", "JWKS URL for RS256/ES256 tokens (Keycloak: {issuer}/protocol/openid-connect/certs)", str(func(c *config) *string { return &c.JWKSURL })},
 	{"jwt-issuer", "IMAGED_JWT_ISSUER", "", "required iss claim, if set", str(func(c *config) *string { return &c.JWTIssuer })},
 	{"jwt-audience", "IMAGED_JWT_AUDIENCE", "", "required aud claim, if set", str(func(c *config) *string { return &c.JWTAudience })},
+	{"jwt-max-ttl", "IMAGED_JWT_MAX_TTL", "0", "longest token lifetime accepted (exp - iat), such as 24h; 0: no limit", optionalDuration("jwt-max-ttl", func(c *config) *time.Duration { return &c.JWTMaxTTL })},
+	{"jwt-secret-with-jwks", "IMAGED_JWT_SECRET_WITH_JWKS", "false", "with a JWKS URL, also accept HS256 tokens of the secret (IMAGED_JWT_SECRET or the data directory's)", boolean("jwt-secret-with-jwks", func(c *config) *bool { return &c.SecretWithJWKS })},
 	{"max-file-size", "IMAGED_MAX_FILE_SIZE", "20971520", "largest accepted image in bytes", integer("max-file-size", 1, func(c *config) *int64 { return &c.MaxFileSize })},
 	{"max-pixels", "IMAGED_MAX_PIXELS", "50000000", "largest accepted image in pixels (width x height)", integer("max-pixels", 1, func(c *config) *int64 { return &c.MaxPixels })},
 	{"max-files", "IMAGED_MAX_FILES", "10", "most files in one upload-multiple request", smallInt("max-files", 1, func(c *config) *int { return &c.MaxFiles })},
 	{"dev-token", "IMAGED_DEV_TOKEN", "auto", "print a ready-to-use token at start: auto (only with the generated secret), true or false", str(func(c *config) *string { return &c.DevToken })},
+	{"body-idle-timeout", "IMAGED_BODY_IDLE_TIMEOUT", "30s", "a request body that sends no byte for this long is cut off with 408", duration("body-idle-timeout", func(c *config) *time.Duration { return &c.BodyIdleTimeout })},
 	{"shutdown-timeout", "IMAGED_SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may finish on shutdown", duration("shutdown-timeout", func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 	{"database-url", "IMAGED_DATABASE_URL", "", "postgres://... keeps metadata in PostgreSQL (default: SQLite in the data directory)", str(func(c *config) *string { return &c.DatabaseURL })},
 	{"db-max-conns", "IMAGED_DB_MAX_CONNS", "10", "PostgreSQL connections per replica", smallInt("db-max-conns", 1, func(c *config) *int { return &c.DBMaxConns })},
@@ -108,6 +150,28 @@ var settings = []setting{
 	{"workers", "IMAGED_WORKERS", "2", "asynchronous generation jobs this replica runs at once", smallInt("workers", 1, func(c *config) *int { return &c.Workers })},
 	{"job-lease", "IMAGED_JOB_LEASE", "30s", "how long a job of a replica that died waits before another replica runs it", duration("job-lease", func(c *config) *time.Duration { return &c.JobLease })},
 	{"default-provider", "IMAGED_DEFAULT_PROVIDER", "builtin", "provider used when a request names none", str(func(c *config) *string { return &c.DefaultProvider })},
+	{"c2pa", "IMAGED_C2PA", "on", "on or off: sign generated images with C2PA Content Credentials (the XMP mark is written either way)", func(c *config, v string) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "on", "true", "1":
+			c.C2PA = true
+		case "off", "false", "0":
+			c.C2PA = false
+		default:
+			return fmt.Errorf("c2pa must be on or off, got %q", v)
+		}
+		return nil
+	}},
+	{"c2pa-cert-file", "IMAGED_C2PA_CERT_FILE", "", "PEM certificate chain that signs C2PA manifests, signing certificate first (default: a development certificate made in the data directory, which validators report as untrusted)", str(func(c *config) *string { return &c.C2PACertFile })},
+	{"c2pa-key-file", "IMAGED_C2PA_KEY_FILE", "", "PEM ECDSA P-256 private key of the C2PA signing certificate", str(func(c *config) *string { return &c.C2PAKeyFile })},
+	{"render-workers", "IMAGED_RENDER_WORKERS", "0", "variant renders that run at once (0: the number of CPUs)", smallInt("render-workers", 0, func(c *config) *int { return &c.RenderWorkers })},
+	{"render-queue", "IMAGED_RENDER_QUEUE", "64", "renders that may wait for a worker; past it a render answers 503 at once", smallInt("render-queue", 1, func(c *config) *int { return &c.RenderQueue })},
+	{"render-timeout", "IMAGED_RENDER_TIMEOUT", "30s", "longest one render may take (an isolated worker past it is killed)", duration("render-timeout", func(c *config) *time.Duration { return &c.RenderTimeout })},
+	{"render-max-side", "IMAGED_RENDER_MAX_SIDE", "4096", "largest side of a rendered variant, in pixels", smallInt("render-max-side", 16, func(c *config) *int { return &c.RenderMaxSide })},
+	{"render-isolation", "IMAGED_RENDER_ISOLATION", "process", "where renders run: process (supervised imaged render-worker processes) or none (in the service's process)", str(func(c *config) *string { return &c.RenderIsolation })},
+	{"outbound-allow", "IMAGED_OUTBOUND_ALLOW", "", "comma-separated IPs or CIDR prefixes that calls to user-given URLs (webhooks, import) may reach although not public", func(c *config, v string) (err error) {
+		c.OutboundAllow, err = outbound.ParseAllow(v)
+		return err
+	}},
 }
 
 // newFlagSet declares the named settings (all when names is empty) as flags
@@ -115,8 +179,7 @@ var settings = []setting{
 // Declare any flags of the command's own on fs, then call parse with the
 // arguments: it parses them and fills the config.
 func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names ...string) (fs *flag.FlagSet, parse func(args []string) (*config, error)) {
-	fs = flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs = newCommandFlags(strings.TrimPrefix(name, "imaged "), stderr)
 	type bound struct {
 		s   setting
 		val *string
@@ -139,13 +202,17 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, names
 		all = append(all, b)
 	}
 	return fs, func(args []string) (*config, error) {
-		if err := fs.Parse(args); err != nil {
+		rest, err := parseArgs(fs, args)
+		if err != nil {
+			return nil, err
+		}
+		if err := noArgs(fs.Name(), rest); err != nil {
 			return nil, err
 		}
 		c := &config{}
 		for _, b := range all {
 			if err := b.s.set(c, *b.val); err != nil {
-				return nil, err
+				return nil, usageError{err}
 			}
 		}
 		return c, nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/provider/builtin"
+	"github.com/imaged/imaged/provider/comfyui"
 	"github.com/imaged/imaged/provider/google"
 	"github.com/imaged/imaged/provider/openai"
 	"github.com/imaged/imaged/provider/sdwebui"
@@ -23,6 +24,7 @@ var providerEnv = []struct {
 	{"stability", "IMAGED_STABILITY_API_KEY", "IMAGED_STABILITY_BASE_URL", "IMAGED_STABILITY_MODELS"},
 	{"google", "IMAGED_GOOGLE_API_KEY", "IMAGED_GOOGLE_BASE_URL", "IMAGED_GOOGLE_MODELS"},
 	{"sdwebui", "", "IMAGED_SDWEBUI_URL", "IMAGED_SDWEBUI_MODELS"},
+	{"comfyui", "", "IMAGED_COMFYUI_URL", "IMAGED_COMFYUI_MODELS"},
 }
 
 // providers returns the builtin renderer and every provider whose
@@ -69,6 +71,12 @@ func providers(getenv func(string) string, log *slog.Logger) ([]imaged.Generator
 			}
 			g, err = sdwebui.New(sdwebui.Config{BaseURL: base, Models: models,
 				Username: getenv("IMAGED_SDWEBUI_USERNAME"), Password: getenv("IMAGED_SDWEBUI_PASSWORD")})
+		case "comfyui":
+			if base == "" {
+				continue
+			}
+			g, err = comfyui.New(comfyui.Config{BaseURL: base, Models: models,
+				Token: getenv("IMAGED_COMFYUI_TOKEN"), Workflows: getenv("IMAGED_COMFYUI_WORKFLOWS")})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", p.name, err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,11 +11,14 @@ import (
 // healthcheck asks a running service's /readyz (or another URL) and exits
 // non-zero unless it answers 200: container images have no curl.
 func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("imaged healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommandFlags("healthcheck", stderr)
 	url := fs.String("url", "http://127.0.0.1:8080/readyz", "URL to ask")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(fs.Name(), rest); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

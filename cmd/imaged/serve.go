@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,29 +34,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	for _, w := range unknownEnvWarnings(environ()) {
+		log.Warn(w)
+	}
+
 	b, err := openBackends(ctx, cfg, getenv)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 
-	secret, generated, err := hmacSecret(cfg)
+	auth, secret, generated, err := newAuthenticator(ctx, cfg, log)
 	if err != nil {
 		return err
-	}
-	if cfg.JWKSURL != "" && cfg.JWTSecret == "" {
-		// With an identity provider, the data-directory secret still signs
-		// `imaged token` tokens for operators.
-		log.Info("accepting tokens from the JWKS and from the data-directory secret", "jwks", cfg.JWKSURL)
-	}
-	auth, err := jwtauth.New(ctx, jwtauth.Config{
-		HMACSecret: secret,
-		JWKSURL:    cfg.JWKSURL,
-		Issuer:     cfg.JWTIssuer,
-		Audience:   cfg.JWTAudience,
-	})
-	if err != nil {
-		return fmt.Errorf("authentication: %w", err)
 	}
 
 	imgs := images.New(b.db, b.blobs, images.Config{
@@ -67,6 +58,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	marker, err := newMarker(cfg, log)
+	if err != nil {
+		return err
+	}
 	gen, err := generation.New(imgs, b.db, b.db, generation.Config{
 		Providers:       provs,
 		DefaultProvider: cfg.DefaultProvider,
@@ -74,6 +69,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Timeout:         cfg.GenerationTimeout,
 		Workers:         cfg.Workers,
 		JobLease:        cfg.JobLease,
+		Marker:          marker,
 		Logger:          log,
 	})
 	if err != nil {
@@ -82,16 +78,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers := gen.StartWorkers(ctx)
 	defer workers.Stop(cfg.ShutdownTimeout)
 
+	cursorSecret := secret
+	if cursorSecret == nil {
+		// JWKS only: the data directory's secret signs nothing but cursors.
+		if cursorSecret, err = jwtauth.LoadOrCreateSecret(filepath.Join(cfg.DataDir, secretFile)); err != nil {
+			return err
+		}
+	}
 	srv := imhttp.New(imhttp.Config{
-		Images:      imgs,
-		Auth:        auth,
-		Logger:      log,
-		BaseURL:     cfg.BaseURL,
-		CDNBaseURL:  cfg.PublicURL,
-		MaxFiles:    cfg.MaxFiles,
-		Ready:       b.ready,
-		Generation:  gen,
-		Idempotency: b.db,
+		CursorKey:       imhttp.CursorKeyFrom(cursorSecret),
+		BodyIdleTimeout: cfg.BodyIdleTimeout,
+		Images:          imgs,
+		Auth:            auth,
+		Logger:          log,
+		BaseURL:         cfg.BaseURL,
+		CDNBaseURL:      cfg.PublicURL,
+		MaxFiles:        cfg.MaxFiles,
+		Ready:           b.ready,
+		Generation:      gen,
+		Idempotency:     b.db,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -102,7 +107,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	hs.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	base := "http://" + ln.Addr().String()
-	log.Info("imaged listening", "addr", base, "storage", b.where, "version", version)
+	_, ver, _ := buildVersion()
+	log.Info("imaged listening", "addr", base, "storage", b.where, "version", ver)
 	printBanner(stdout, cfg, base, secret, generated)
 
 	errc := make(chan error, 1)
@@ -121,12 +127,45 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
+// newAuthenticator builds the token check from the settings. With a JWKS
+// URL, HS256 tokens (the secret's) are accepted only when the operator asks
+// for both; secret is nil when they are not accepted.
+func newAuthenticator(ctx context.Context, cfg *config, log *slog.Logger) (auth *jwtauth.Authenticator, secret []byte, generated bool, err error) {
+	if cfg.JWKSURL == "" || cfg.SecretWithJWKS {
+		secret, generated, err = hmacSecret(cfg)
+		if err != nil {
+			return nil, nil, false, err
+		}
+	} else if cfg.JWTSecret != "" {
+		return nil, nil, false, errors.New("IMAGED_JWT_SECRET is set beside IMAGED_JWKS_URL: set IMAGED_JWT_SECRET_WITH_JWKS=true to accept tokens from both, or drop the secret")
+	}
+	if cfg.JWKSURL != "" {
+		if secret != nil {
+			log.Info("accepting tokens from the JWKS and from the HS256 secret", "jwks", cfg.JWKSURL)
+		} else {
+			log.Info("accepting tokens from the JWKS only", "jwks", cfg.JWKSURL)
+		}
+	}
+	auth, err = jwtauth.New(ctx, jwtauth.Config{
+		HMACSecret: secret,
+		JWKSURL:    cfg.JWKSURL,
+		Issuer:     cfg.JWTIssuer,
+		Audience:   cfg.JWTAudience,
+		MaxTTL:     cfg.JWTMaxTTL,
+	})
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("authentication: %w", err)
+	}
+	return auth, secret, generated, nil
+}
+
 // printBanner tells a person where the service listens and, on the embedded
 // default, gives a token and a curl line to start with.
 func printBanner(w io.Writer, cfg *config, base string, secret []byte, generated bool) {
-	fmt.Fprintf(w, "imaged %s listening on %s\n", version, base)
+	_, ver, _ := buildVersion()
+	fmt.Fprintf(w, "imaged %s listening on %s\n", ver, base)
 	show := cfg.DevToken == "true" || (cfg.DevToken == "auto" && generated)
-	if !show {
+	if !show || secret == nil {
 		return
 	}
 	tok, err := jwtauth.Mint(secret, "local-user", 24*time.Hour, time.Now())

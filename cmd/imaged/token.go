@@ -44,10 +44,10 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	}
 	if *sub == "" {
 		fs.Usage()
-		return errors.New("--sub is required")
+		return usagef("--sub is required")
 	}
 	if *ttl <= 0 {
-		return errors.New("--ttl must be positive")
+		return usagef("--ttl must be positive")
 	}
 	secret, _, err := hmacSecret(cfg)
 	if err != nil {

@@ -50,17 +50,33 @@ type fakeOpenAI struct {
 	sent []map[string]any // generation bodies, in order
 }
 
-// documented sizes per model; anything else is a 400 from the real API.
-var documentedSizes = map[string][]string{
-	"gpt-image-1": {"1024x1024", "1536x1024", "1024x1536", "auto"},
-	"dall-e-3":    {"1024x1024", "1792x1024", "1024x1792"},
+// fixedSizes are the sizes the fixed-size models document; anything else is
+// a 400 from the real API. gpt-image-2 takes free sizes (checkFreeSize).
+var fixedSizes = []string{"1024x1024", "1536x1024", "1024x1536", "auto"}
+
+var gptImageModels = []string{"gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini", "gpt-image-2"}
+
+// checkFreeSize applies gpt-image-2's documented rules: WxH, both sides
+// multiples of 16, the long side at most 3840, a ratio within 3:1, and
+// between 655,360 and 8,294,400 pixels.
+func checkFreeSize(size string) bool {
+	var w, h int
+	if _, err := fmt.Sscanf(size, "%dx%d", &w, &h); err != nil || fmt.Sprintf("%dx%d", w, h) != size {
+		return size == "auto"
+	}
+	return w%16 == 0 && h%16 == 0 && max(w, h) <= 3840 && max(w, h) <= 3*min(w, h) &&
+		w*h >= 655360 && w*h <= 8294400
 }
+
+// basePath is where the fake serves the API: the SDKs' base URL is
+// {server}/v1, and the adapter must not add a version of its own.
+const basePath = "/v1"
 
 func newFake(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, body map[string]any)) *fakeOpenAI {
 	t.Helper()
 	f := &fakeOpenAI{t: t, answer: answer, files: map[string][]byte{}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/images/generations", f.generations)
+	mux.HandleFunc("POST "+basePath+"/images/generations", f.generations)
 	mux.HandleFunc("GET /files/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if got := r.Header.Get("Authorization"); got != "" {
 			t.Errorf("download sent Authorization %q; the API key must not leave for a signed URL", got)
@@ -75,18 +91,25 @@ func newFake(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, b
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("unexpected request %s %s", r.Method, r.URL.Path)
-		writeError(w, http.StatusNotFound, "invalid_request_error", "", "Invalid URL")
+		writeError(w, http.StatusNotFound, "invalid_request_error", "", "Invalid URL ("+r.Method+" "+r.URL.Path+")")
 	})
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
+func (f *fakeOpenAI) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if got, want := r.Header.Get("Authorization"), "Bearer "+testKey; got != want {
+		f.t.Errorf("Authorization = %q, want %q", got, want)
+		writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided")
+		return false
+	}
+	return true
+}
+
 func (f *fakeOpenAI) generations(w http.ResponseWriter, r *http.Request) {
 	t := f.t
-	if got, want := r.Header.Get("Authorization"), "Bearer "+testKey; got != want {
-		t.Errorf("Authorization = %q, want %q", got, want)
-		writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided")
+	if !f.authorized(w, r) {
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
@@ -101,21 +124,41 @@ func (f *fakeOpenAI) generations(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.sent = append(f.sent, body)
 	f.mu.Unlock()
-
-	model, _ := body["model"].(string)
-	if sizes, ok := documentedSizes[model]; ok && !slices.Contains(sizes, fmt.Sprint(body["size"])) {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_value", "Invalid value for 'size'.")
-		return
-	}
-	if _, has := body["response_format"]; has && model == "gpt-image-1" {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "unknown_parameter", "Unknown parameter: 'response_format'.")
-		return
-	}
-	if n, _ := body["n"].(float64); model == "dall-e-3" && n != 1 {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_value", "You must provide n=1 for this model.")
+	if rejectParams(w, body) {
 		return
 	}
 	f.answer(w, r, body)
+}
+
+// rejectParams answers 400 as the real API does for what a GPT Image model
+// does not take, and reports whether it did.
+func rejectParams(w http.ResponseWriter, body map[string]any) bool {
+	model := fmt.Sprint(body["model"])
+	size := fmt.Sprint(body["size"])
+	bad := func(code, msg string) bool {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", code, msg)
+		return true
+	}
+	switch {
+	case !slices.Contains(gptImageModels, model):
+		return bad("model_not_found", "The model '"+model+"' does not exist.")
+	case model == "gpt-image-2" && !checkFreeSize(size), model != "gpt-image-2" && !slices.Contains(fixedSizes, size):
+		return bad("invalid_value", "Invalid value for 'size'.")
+	case body["response_format"] != nil:
+		return bad("unknown_parameter", "Unknown parameter: 'response_format'.")
+	case body["background"] == "transparent" && model == "gpt-image-2":
+		return bad("invalid_value", "Transparent background is not supported for this model.")
+	case body["background"] == "transparent" && body["output_format"] == "jpeg":
+		return bad("invalid_value", "Transparent background requires output_format png or webp.")
+	}
+	for field, values := range map[string][]string{
+		"quality": {"auto", "low", "medium", "high"}, "background": {"auto", "opaque", "transparent"}, "output_format": {"png", "jpeg", "webp"},
+	} {
+		if v, ok := body[field]; ok && !slices.Contains(values, fmt.Sprint(v)) {
+			return bad("invalid_value", "Invalid value for '"+field+"'.")
+		}
+	}
+	return false
 }
 
 func (f *fakeOpenAI) bodies() []map[string]any {
@@ -126,7 +169,7 @@ func (f *fakeOpenAI) bodies() []map[string]any {
 
 func (f *fakeOpenAI) generator(t *testing.T, mutate ...func(*openai.Config)) *openai.Generator {
 	t.Helper()
-	cfg := openai.Config{APIKey: testKey, BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}
+	cfg := openai.Config{APIKey: testKey, BaseURL: f.srv.URL + basePath, HTTPClient: f.srv.Client()}
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -156,9 +199,16 @@ type datum struct {
 	RevisedPrompt string `json:"revised_prompt,omitempty"`
 }
 
+// testUsage is the usage block the fake answers with, as the API documents it.
+var testUsage = map[string]any{
+	"total_tokens": 4210.0, "input_tokens": 50.0, "output_tokens": 4160.0,
+	"input_tokens_details": map[string]any{"text_tokens": 40.0, "image_tokens": 10.0},
+}
+
 func writeImages(w http.ResponseWriter, data ...datum) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"created": 1713833628, "data": data})
+	json.NewEncoder(w).Encode(map[string]any{"created": 1713833628, "data": data, "background": "opaque",
+		"output_format": "png", "quality": "high", "size": "1024x1024", "usage": testUsage})
 }
 
 // answerPNGs answers each request with n base64 images from pngs, in turn.
@@ -190,67 +240,85 @@ func TestGenerate(t *testing.T) {
 		wantRevised string
 	}{
 		{
-			name: "default_model_is_gpt_image_1_and_square_is_1024x1024",
+			name: "default_model_is_gpt_image_1_5_and_square_is_1024x1024",
 			req:  imaged.GenerateRequest{Prompt: "a red fox", AspectRatio: "1:1", N: 1},
 			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
 				return answerPNGs(pngs, "")
 			},
 			wantSent: []map[string]any{
-				{"model": "gpt-image-1", "prompt": "a red fox", "n": 1.0, "size": "1024x1024", "output_format": "png"},
+				{"model": "gpt-image-1.5", "prompt": "a red fox", "n": 1.0, "size": "1024x1024"},
 			},
 			wantImages: pngs[:1],
 		},
 		{
-			name: "gpt_image_1_makes_several_images_in_one_request_without_response_format",
+			name: "several_images_are_one_request",
 			req:  imaged.GenerateRequest{Prompt: "a lighthouse", Model: "gpt-image-1", AspectRatio: "16:9", N: 3},
 			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
 				return answerPNGs(pngs, "")
 			},
 			wantSent: []map[string]any{
-				{"model": "gpt-image-1", "prompt": "a lighthouse", "n": 3.0, "size": "1536x1024", "output_format": "png"},
+				{"model": "gpt-image-1", "prompt": "a lighthouse", "n": 3.0, "size": "1536x1024"},
 			},
 			wantImages: pngs,
 		},
 		{
-			name: "gpt_image_1_portrait_ratio_is_1024x1536",
-			req:  imaged.GenerateRequest{Prompt: "a tower", Model: "gpt-image-1", AspectRatio: "3:4", N: 1},
+			name: "portrait_ratio_is_1024x1536",
+			req:  imaged.GenerateRequest{Prompt: "a tower", Model: "gpt-image-1-mini", AspectRatio: "3:4", N: 1},
 			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
 				return answerPNGs(pngs, "")
 			},
 			wantSent: []map[string]any{
-				{"model": "gpt-image-1", "prompt": "a tower", "n": 1.0, "size": "1024x1536", "output_format": "png"},
+				{"model": "gpt-image-1-mini", "prompt": "a tower", "n": 1.0, "size": "1024x1536"},
 			},
 			wantImages: pngs[:1],
 		},
 		{
-			name: "dall_e_3_asks_for_b64_json_and_reports_the_revised_prompt",
-			req:  imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "9:16", N: 1},
+			name: "options_pass_through_under_the_api_names",
+			req:  imaged.GenerateRequest{Prompt: "a sticker", AspectRatio: "1:1", N: 1, Options: map[string]string{"quality": "high", "background": "transparent", "output_format": "webp"}},
 			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
-				return answerPNGs(pngs, "A fluffy ginger cat sitting on a windowsill")
+				return answerPNGs(pngs, "")
 			},
 			wantSent: []map[string]any{
-				{"model": "dall-e-3", "prompt": "a cat", "n": 1.0, "size": "1024x1792", "response_format": "b64_json"},
+				{"model": "gpt-image-1.5", "prompt": "a sticker", "n": 1.0, "size": "1024x1024", "quality": "high", "background": "transparent", "output_format": "webp"},
 			},
-			wantImages:  pngs[:1],
-			wantRevised: "A fluffy ginger cat sitting on a windowsill",
+			wantImages: pngs[:1],
 		},
 		{
-			name: "dall_e_3_several_images_are_sequential_requests_with_n_1",
-			req:  imaged.GenerateRequest{Prompt: "a boat", Model: "dall-e-3", AspectRatio: "3:2", N: 3},
+			name: "gpt_image_2_16_9_is_an_exact_free_size",
+			req:  imaged.GenerateRequest{Prompt: "a valley", Model: "gpt-image-2", AspectRatio: "16:9", N: 1},
 			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
-				return answerPNGs(pngs, "A boat")
+				return answerPNGs(pngs, "")
 			},
 			wantSent: []map[string]any{
-				{"model": "dall-e-3", "prompt": "a boat", "n": 1.0, "size": "1792x1024", "response_format": "b64_json"},
-				{"model": "dall-e-3", "prompt": "a boat", "n": 1.0, "size": "1792x1024", "response_format": "b64_json"},
-				{"model": "dall-e-3", "prompt": "a boat", "n": 1.0, "size": "1792x1024", "response_format": "b64_json"},
+				{"model": "gpt-image-2", "prompt": "a valley", "n": 1.0, "size": "1280x720"},
 			},
-			wantImages:  pngs,
-			wantRevised: "A boat",
+			wantImages: pngs[:1],
 		},
 		{
-			name: "url_answer_is_downloaded_without_the_api_key",
-			req:  imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 1},
+			name: "gpt_image_2_4k_16_9_is_3840x2160_and_resolution_is_not_sent",
+			req:  imaged.GenerateRequest{Prompt: "a valley", Model: "gpt-image-2", AspectRatio: "16:9", N: 1, Options: map[string]string{"resolution": "4k", "quality": "low"}},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return answerPNGs(pngs, "")
+			},
+			wantSent: []map[string]any{
+				{"model": "gpt-image-2", "prompt": "a valley", "n": 1.0, "size": "3840x2160", "quality": "low"},
+			},
+			wantImages: pngs[:1],
+		},
+		{
+			name: "gpt_image_2_2k_portrait",
+			req:  imaged.GenerateRequest{Prompt: "a spire", Model: "gpt-image-2", AspectRatio: "2:3", N: 1, Options: map[string]string{"resolution": "2k"}},
+			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
+				return answerPNGs(pngs, "")
+			},
+			wantSent: []map[string]any{
+				{"model": "gpt-image-2", "prompt": "a spire", "n": 1.0, "size": "1664x2496"},
+			},
+			wantImages: pngs[:1],
+		},
+		{
+			name: "url_answer_of_a_compatible_server_is_downloaded_without_the_api_key",
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
 			answer: func(f *fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
 				f.files["img-1.png"] = pngs[1]
 				return func(w http.ResponseWriter, r *http.Request, _ map[string]any) {
@@ -258,7 +326,7 @@ func TestGenerate(t *testing.T) {
 				}
 			},
 			wantSent: []map[string]any{
-				{"model": "dall-e-3", "prompt": "a cat", "n": 1.0, "size": "1024x1024", "response_format": "b64_json"},
+				{"model": "gpt-image-1.5", "prompt": "a cat", "n": 1.0, "size": "1024x1024"},
 			},
 			wantImages:  pngs[1:2],
 			wantRevised: "A cat",
@@ -292,6 +360,10 @@ func TestGenerate(t *testing.T) {
 				if img.Seed != nil {
 					t.Errorf("image %d: Seed = %d, want nil (the API reports none)", i, *img.Seed)
 				}
+				want := imaged.Usage{InputTokens: 50, InputTextTokens: 40, InputImageTokens: 10, OutputTokens: 4160, TotalTokens: 4210, Images: len(images)}
+				if img.Usage == nil || *img.Usage != want {
+					t.Errorf("image %d: Usage = %+v, want %+v", i, img.Usage, want)
+				}
 			}
 		})
 	}
@@ -311,7 +383,7 @@ func TestGenerateErrors(t *testing.T) {
 	}{
 		{
 			name: "content_policy_violation_is_a_content_policy_error",
-			req:  imaged.GenerateRequest{Prompt: "something", Model: "dall-e-3", AspectRatio: "1:1", N: 1},
+			req:  imaged.GenerateRequest{Prompt: "something", Model: "gpt-image-1", AspectRatio: "1:1", N: 1},
 			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
 				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
 					writeError(w, http.StatusBadRequest, "invalid_request_error", "content_policy_violation",
@@ -415,7 +487,7 @@ func TestGenerateErrors(t *testing.T) {
 		},
 		{
 			name:     "oversize_download_is_an_error",
-			req:      imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 1},
+			req:      imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
 			maxBytes: 1024,
 			answer: func(f *fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
 				f.files["big.png"] = bigPNG
@@ -427,7 +499,7 @@ func TestGenerateErrors(t *testing.T) {
 		},
 		{
 			name: "missing_download_is_not_retryable",
-			req:  imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 1},
+			req:  imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1},
 			answer: func(f *fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
 				return func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
 					writeImages(w, datum{URL: f.srv.URL + "/files/gone.png"})
@@ -452,27 +524,6 @@ func TestGenerateErrors(t *testing.T) {
 				}
 			},
 			wantUpstream: &imaged.UpstreamError{Status: 200},
-		},
-		{
-			name: "failure_of_a_later_dall_e_3_request_fails_the_whole_call",
-			req:  imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 2},
-			answer: func(*fakeOpenAI) func(http.ResponseWriter, *http.Request, map[string]any) {
-				var mu sync.Mutex
-				calls := 0
-				ok := answerPNGs([][]byte{testPNG(t, 1)}, "")
-				return func(w http.ResponseWriter, r *http.Request, body map[string]any) {
-					mu.Lock()
-					calls++
-					first := calls == 1
-					mu.Unlock()
-					if first {
-						ok(w, r, body)
-						return
-					}
-					writeError(w, http.StatusServiceUnavailable, "server_error", "", "The engine is currently overloaded, please try again later.")
-				}
-			},
-			wantUpstream: &imaged.UpstreamError{Status: 503, Retryable: true},
 		},
 	}
 	for _, tt := range tests {
@@ -534,7 +585,7 @@ func TestGenerateDeadline(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 
-		_, err := f.generator(t).Generate(ctx, imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 1})
+		_, err := f.generator(t).Generate(ctx, imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1})
 		checkUpstream(t, err, &imaged.UpstreamError{Timeout: true})
 		<-downloadStarted
 	})
@@ -574,10 +625,14 @@ func TestGenerateRejectsBeforeCallingTheProvider(t *testing.T) {
 		req  imaged.GenerateRequest
 		want string // in the message
 	}{
-		{"unknown_model", imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-2", AspectRatio: "1:1", N: 1}, `model "dall-e-2" is not offered by provider openai`},
-		{"unsupported_aspect_ratio", imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "21:9", N: 1}, `aspect ratio "21:9" is not supported by model "dall-e-3"`},
+		{"retired_dall_e_3", imaged.GenerateRequest{Prompt: "a cat", Model: "dall-e-3", AspectRatio: "1:1", N: 1}, `model "dall-e-3" is not offered by provider openai`},
+		{"unsupported_aspect_ratio", imaged.GenerateRequest{Prompt: "a cat", Model: "gpt-image-2", AspectRatio: "21:9", N: 1}, `aspect ratio "21:9" is not supported by model "gpt-image-2"`},
+		{"transparent_on_gpt_image_2", imaged.GenerateRequest{Prompt: "a cat", Model: "gpt-image-2", AspectRatio: "1:1", N: 1, Options: map[string]string{"background": "transparent"}}, "must be one of auto, opaque"},
+		{"transparent_jpeg", imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1, Options: map[string]string{"background": "transparent", "output_format": "jpeg"}}, "needs output_format png or webp"},
+		{"resolution_on_a_fixed_size_model", imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1, Options: map[string]string{"resolution": "4k"}}, `no option "resolution"`},
+		{"unknown_quality", imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1, Options: map[string]string{"quality": "hd"}}, "must be one of auto, low, medium, high"},
 		{"too_many_images", imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 5}, "at most 4 images"},
-		{"prompt_too_long_for_dall_e_3", imaged.GenerateRequest{Prompt: strings.Repeat("a", 4001), Model: "dall-e-3", AspectRatio: "1:1", N: 1}, "at most 4000 characters"},
+		{"prompt_too_long", imaged.GenerateRequest{Prompt: strings.Repeat("a", 32001), AspectRatio: "1:1", N: 1}, "at most 32000 characters"},
 		{"empty_prompt", imaged.GenerateRequest{Prompt: "  ", AspectRatio: "1:1", N: 1}, "prompt is empty"},
 		{"negative_prompt", imaged.GenerateRequest{Prompt: "a cat", NegativePrompt: "dogs", AspectRatio: "1:1", N: 1}, "negative prompt"},
 		{"seed", imaged.GenerateRequest{Prompt: "a cat", Seed: &seed, AspectRatio: "1:1", N: 1}, "seed"},
@@ -609,21 +664,21 @@ func TestNew(t *testing.T) {
 		}
 	})
 	t.Run("unknown_enabled_model_is_refused", func(t *testing.T) {
-		if _, err := openai.New(openai.Config{APIKey: testKey, Models: []string{"dall-e-2"}}); err == nil {
+		if _, err := openai.New(openai.Config{APIKey: testKey, Models: []string{"dall-e-3"}}); err == nil {
 			t.Error("New enabling an unknown model succeeded")
 		}
 	})
 	t.Run("enabled_models_restrict_and_order_the_list", func(t *testing.T) {
 		f := newFake(t, answerPNGs([][]byte{testPNG(t, 5)}, ""))
-		g := f.generator(t, func(c *openai.Config) { c.Models = []string{"dall-e-3"} })
-		if ids := modelIDs(g.Models()); !slices.Equal(ids, []string{"dall-e-3"}) {
-			t.Errorf("Models() = %v, want [dall-e-3]", ids)
+		g := f.generator(t, func(c *openai.Config) { c.Models = []string{"gpt-image-2"} })
+		if ids := modelIDs(g.Models()); !slices.Equal(ids, []string{"gpt-image-2"}) {
+			t.Errorf("Models() = %v, want [gpt-image-2]", ids)
 		}
 		if _, err := g.Generate(context.Background(), imaged.GenerateRequest{Prompt: "a cat", AspectRatio: "1:1", N: 1}); err != nil {
 			t.Fatal(err)
 		}
-		if got := f.bodies()[0]["model"]; got != "dall-e-3" {
-			t.Errorf("default model sent = %v, want dall-e-3", got)
+		if got := f.bodies()[0]["model"]; got != "gpt-image-2" {
+			t.Errorf("default model sent = %v, want gpt-image-2", got)
 		}
 		_, err := g.Generate(context.Background(), imaged.GenerateRequest{Prompt: "a cat", Model: "gpt-image-1", AspectRatio: "1:1", N: 1})
 		checkAppError(t, err, imaged.EInvalidPrompt)
@@ -639,7 +694,7 @@ func TestModels(t *testing.T) {
 		t.Errorf("Name() = %q", g.Name())
 	}
 	models := g.Models()
-	if ids := modelIDs(models); !slices.Equal(ids, []string{"gpt-image-1", "dall-e-3"}) {
+	if ids := modelIDs(models); !slices.Equal(ids, []string{"gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini", "gpt-image-2"}) {
 		t.Fatalf("Models() = %v", ids)
 	}
 	for _, m := range models {
@@ -675,4 +730,53 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	generatortest.Test(t, g)
+}
+
+func TestFreeSizesFollowTheDocumentedRules(t *testing.T) {
+	f := newFake(t, answerPNGs([][]byte{testPNG(t, 7)}, ""))
+	g := f.generator(t)
+	for _, tier := range []string{"1k", "2k", "4k"} {
+		for _, ar := range imaged.AspectRatios {
+			opts := map[string]string{"resolution": tier}
+			if _, err := g.Generate(context.Background(), imaged.GenerateRequest{Prompt: "x", Model: "gpt-image-2", AspectRatio: ar, N: 1, Options: opts}); err != nil {
+				t.Errorf("%s at %s: %v", ar, tier, err)
+				continue
+			}
+			sent := f.bodies()
+			size := fmt.Sprint(sent[len(sent)-1]["size"])
+			var w, h, a, b int
+			fmt.Sscanf(size, "%dx%d", &w, &h)
+			fmt.Sscanf(ar, "%d:%d", &a, &b)
+			if !checkFreeSize(size) || w*b != h*a {
+				t.Errorf("%s at %s: size %s is not an exact, documented size", ar, tier, size)
+			}
+		}
+	}
+	if got := fmt.Sprint(f.bodies()[len(f.bodies())-1]["size"]); got != "2336x3504" {
+		t.Errorf("2:3 at 4k = %s, want 2336x3504", got)
+	}
+}
+
+func TestBaseURLIncludesTheVersion(t *testing.T) {
+	// An OpenAI-compatible proxy documents its base with its own prefix.
+	var got []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.Path)
+		writeImages(w, datum{B64JSON: base64.StdEncoding.EncodeToString(testPNG(t, 3))})
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, base := range []string{srv.URL + "/v1", srv.URL + "/litellm/v1/"} {
+		g, err := openai.New(openai.Config{APIKey: testKey, BaseURL: base, HTTPClient: srv.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.Generate(context.Background(), imaged.GenerateRequest{Prompt: "x", AspectRatio: "1:1", N: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []string{"/v1/images/generations", "/litellm/v1/images/generations"}; !slices.Equal(got, want) {
+		t.Errorf("paths %v, want %v", got, want)
+	}
 }

@@ -44,7 +44,7 @@ func Models[M any](models []M, info func(M) imaged.Model) []imaged.Model {
 // Check validates req against the enabled models before any request goes
 // out: it picks req.Model (the first model when empty) and checks the
 // aspect ratio, the image count (N, 1 when zero), the prompt, and the
-// negative prompt and seed against what the model supports. It returns the
+// negative prompt, seed and options against what the model supports. It returns the
 // model and the image count; every refusal is EInvalidPrompt with a message
 // that says what is wrong.
 func Check[M any](provider string, models []M, info func(M) imaged.Model, req imaged.GenerateRequest) (M, int, error) {
@@ -74,6 +74,9 @@ func Check[M any](provider string, models []M, info func(M) imaged.Model, req im
 		return zero, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not take a negative prompt", m.ID)
 	case req.Seed != nil && !m.SupportsSeed:
 		return zero, 0, imaged.Errorf(imaged.EInvalidPrompt, "model %q does not take a seed", m.ID)
+	}
+	if err := imaged.CheckOptions(m, req.Options); err != nil {
+		return zero, 0, err
 	}
 	return models[i], n, nil
 }

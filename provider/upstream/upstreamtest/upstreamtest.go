@@ -77,3 +77,6 @@ func AppError(t testing.TB, err error, want imaged.ErrorCode) *imaged.Error {
 	}
 	return ae
 }
+
+// Gray is an opaque gray of level v.
+func Gray(v uint8) color.Color { return color.RGBA{R: v, G: v, B: v, A: 255} }

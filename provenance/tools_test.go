@@ -1,0 +1,113 @@
+package provenance
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imaged/imaged/testtool"
+)
+
+type c2paStatus struct {
+	Code        string `json:"code"`
+	URL         string `json:"url"`
+	Explanation string `json:"explanation"`
+}
+
+type c2paCodes struct {
+	Success       []c2paStatus `json:"success"`
+	Informational []c2paStatus `json:"informational"`
+	Failure       []c2paStatus `json:"failure"`
+}
+
+// c2paReport is the part of c2pa-rs's reading the tests check.
+type c2paReport struct {
+	Found bool   `json:"found"`
+	Error string `json:"error"`
+	Store struct {
+		ActiveManifest string `json:"active_manifest"`
+		Manifests      map[string]struct {
+			ClaimGenerator []map[string]any `json:"claim_generator_info"`
+			Assertions     []struct {
+				Label string          `json:"label"`
+				Data  json.RawMessage `json:"data"`
+			} `json:"assertions"`
+			Ingredients []struct {
+				Relationship   string `json:"relationship"`
+				ActiveManifest string `json:"active_manifest"`
+			} `json:"ingredients"`
+			SignatureInfo struct {
+				Alg        string `json:"alg"`
+				Issuer     string `json:"issuer"`
+				CommonName string `json:"common_name"`
+			} `json:"signature_info"`
+			ClaimVersion int `json:"claim_version"`
+		} `json:"manifests"`
+		ValidationResults struct {
+			ActiveManifest   c2paCodes `json:"activeManifest"`
+			IngredientDeltas []struct {
+				IngredientAssertionURI string    `json:"ingredientAssertionURI"`
+				ValidationDeltas       c2paCodes `json:"validationDeltas"`
+			} `json:"ingredientDeltas"`
+		} `json:"validation_results"`
+		ValidationState string `json:"validation_state"`
+	} `json:"store"`
+}
+
+func (r *c2paReport) codes() (success, failure []string) {
+	for _, s := range r.Store.ValidationResults.ActiveManifest.Success {
+		success = append(success, s.Code)
+	}
+	for _, s := range r.Store.ValidationResults.ActiveManifest.Failure {
+		failure = append(failure, s.Code)
+	}
+	return success, failure
+}
+
+// c2paRead has c2pa-rs read data, trusting the roots in anchors ("" for
+// none).
+func c2paRead(t *testing.T, mediaType string, data []byte, anchors string) *c2paReport {
+	t.Helper()
+	modules := testtool.NodeModules(t, "@contentauth/c2pa-wasm")
+	f := filepath.Join(t.TempDir(), "asset")
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{filepath.Join("testdata", "c2pa-read.mjs"), mediaType, f}
+	if anchors != "" {
+		args = append(args, anchors)
+	}
+	cmd := exec.Command("node", args...)
+	cmd.Env = append(os.Environ(), "C2PA_WASM="+filepath.Join(modules, "@contentauth", "c2pa-wasm"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node c2pa-read.mjs: %v: %s", err, stderr.String())
+	}
+	var r c2paReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("c2pa-read.mjs output: %v: %.500s", err, out)
+	}
+	return &r
+}
+
+// exiftoolTag returns the value exiftool reads for tag (e.g.
+// XMP-iptcExt:DigitalSourceType) in data.
+func exiftoolTag(t *testing.T, data []byte, tag string) string {
+	t.Helper()
+	exiftool := testtool.Need(t, "exiftool")
+	f := filepath.Join(t.TempDir(), "asset")
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(exiftool, "-s3", "-"+tag, f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("exiftool: %v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,77 @@
+// Package testtool finds the outside programs that tests use to check imaged
+// independently (exiftool, dwebp, vipsheader, node and the npm packages of
+// tools/node, chromium, promtool, Ory Hydra...).
+//
+// A test that needs one calls Need (or NodeModules); when the program is
+// missing the test is skipped with a message, except under
+// IMAGED_TEST_REQUIRE_BACKENDS=1 (as in CI, where scripts/install-test-tools.sh
+// installs them all), where it fails: a missing install step must not turn
+// into a green run that checked nothing.
+package testtool
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// Required reports whether missing tools and backends fail tests instead of
+// skipping them.
+func Required() bool { return os.Getenv("IMAGED_TEST_REQUIRE_BACKENDS") == "1" }
+
+// Missing skips t with msg, or fails it when tools are required.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
+	if Required() {
+		t.Fatal(msg + " (IMAGED_TEST_REQUIRE_BACKENDS=1; scripts/install-test-tools.sh installs it)")
+	}
+	t.Skip(msg + " (scripts/install-test-tools.sh installs it)")
+}
+
+// Need returns the path of the executable name, or skips (fails) t.
+func Need(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name+" is not installed")
+	}
+	return p
+}
+
+// ModuleRoot is the directory of imaged's go.mod.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("testtool: cannot locate the module root")
+	}
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// NodeModules returns tools/node/node_modules after checking that node and
+// each named npm package are installed, or skips (fails) t. Run scripts with
+// NODE_PATH set to it (see Node).
+func NodeModules(t testing.TB, packages ...string) string {
+	t.Helper()
+	Need(t, "node")
+	dir := filepath.Join(ModuleRoot(t), "tools", "node", "node_modules")
+	for _, p := range packages {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p), "package.json")); err != nil {
+			Missing(t, "npm package "+p+" is not installed in tools/node")
+		}
+	}
+	return dir
+}
+
+// Node returns a command running `node script args...` with the npm packages
+// of tools/node resolvable from the script, or skips (fails) t when node or a
+// package is missing.
+func Node(t testing.TB, packages []string, script string, args ...string) *exec.Cmd {
+	t.Helper()
+	modules := NodeModules(t, packages...)
+	cmd := exec.Command("node", append([]string{script}, args...)...)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	return cmd
+}
