@@ -14,6 +14,9 @@ type Info struct {
 	Frames int
 	// Metadata lists the metadata parts in file order.
 	Metadata []Metadata
+
+	vp8x        *Part // a WebP's VP8X chunk, whose flags follow the metadata
+	vp8xPayload []byte
 }
 
 // Metadata is one metadata part of a file.

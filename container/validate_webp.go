@@ -39,6 +39,7 @@ func (v *validation) webp() error {
 				return v.r.errorf(p.Offset, "VP8X chunk of %d bytes", p.Size)
 			}
 			extended, flags = true, b[0]
+			v.info.vp8x, v.info.vp8xPayload = p, b
 			if b[0]&0xc1 != 0 {
 				return v.r.errorf(p.Offset, "VP8X reserved flags set")
 			}

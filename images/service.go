@@ -5,6 +5,7 @@
 package images
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -42,6 +43,10 @@ type Config struct {
 	MaxPixels    int64            // width*height per image; DefaultMaxPixels if 0
 	Now          func() time.Time // time.Now if nil
 	Logger       *slog.Logger
+	// KeepMetadata keeps uploads' metadata as it came; by default the
+	// private parts (GPS position, serial numbers, location and contact
+	// fields: container.Scrub) are removed before the image is recorded.
+	KeepMetadata bool
 }
 
 // Service stores and serves images.
@@ -157,12 +162,53 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 	}
 	img.Size = size
 	img.SHA256 = hex.EncodeToString(h.Sum(nil))
+	if n.Source == imaged.SourceUpload && !s.cfg.KeepMetadata {
+		if edits := container.Scrub(info); len(edits) > 0 {
+			if err := s.rewrite(ctx, img, format, edits); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	if err := s.images.CreateImage(ctx, img); err != nil {
 		s.removeBlob(ctx, img.BlobKey)
 		return nil, err
 	}
 	return img, nil
+}
+
+// rewrite stores the image's blob again with the edits applied, streaming
+// from the stored bytes to a new key, and drops the first blob: the record
+// then describes what is stored. (A WebP's RIFF size comes first in the
+// file, so edits are known whole before the rewrite starts: hence two
+// passes rather than one.)
+func (s *Service) rewrite(ctx context.Context, img *imaged.Image, f container.Format, edits []container.Edit) error {
+	old := img.BlobKey
+	defer s.removeBlob(ctx, old)
+	src, err := s.blobs.Open(ctx, old)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := container.Rewrite(pw, bufio.NewReaderSize(src, 64<<10), f, edits)
+		pw.CloseWithError(err)
+	}()
+	defer func() { pr.Close(); <-done }()
+	key := imaged.NewBlobKey(f.Ext())
+	h := sha256.New()
+	size, err := s.blobs.Put(ctx, key, io.TeeReader(pr, h))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("store cleaned blob: %w", err)
+	}
+	img.BlobKey, img.Size, img.SHA256 = key, size, hex.EncodeToString(h.Sum(nil))
+	return nil
 }
 
 // removeBlob deletes bytes that no record references, with a fresh context

@@ -50,9 +50,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	imgs := images.New(b.db, b.blobs, images.Config{
-		MaxFileSize: cfg.MaxFileSize,
-		MaxPixels:   cfg.MaxPixels,
-		Logger:      log,
+		MaxFileSize:  cfg.MaxFileSize,
+		MaxPixels:    cfg.MaxPixels,
+		KeepMetadata: cfg.KeepMetadata,
+		Logger:       log,
 	})
 	provs, err := providers(getenv, log)
 	if err != nil {
