@@ -88,4 +88,3 @@ func measureProvenance(ctx context.Context, w io.Writer) error {
 	}
 	return tw.Flush()
 }
-
