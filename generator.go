@@ -106,6 +106,9 @@ type Usage struct {
 	InputImageTokens int64 `json:"inputImageTokens,omitempty"`
 	OutputTokens     int64 `json:"outputTokens,omitempty"`
 	TotalTokens      int64 `json:"totalTokens,omitempty"`
+	// Credits is what the provider billed in its own credits (Black Forest
+	// Labs: 1 credit is 0.01 USD).
+	Credits float64 `json:"credits,omitempty"`
 	// Images is the number of images the request made.
 	Images int `json:"images,omitempty"`
 }

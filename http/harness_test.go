@@ -84,6 +84,7 @@ type options struct {
 	providers   []imaged.Generator // besides builtin
 	genTimeout  time.Duration
 	maxAttempts int
+	cors        *CORS
 }
 
 // harness is the whole service over real stores: SQLite in a temporary
@@ -150,6 +151,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Ready:       []Check{{Name: "database", Pinger: db}},
 		Generation:  h.gen,
 		Idempotency: db,
+		CORS:        o.cors,
 	})
 	h.ts = httptest.NewServer(h.srv)
 	t.Cleanup(h.ts.Close)

@@ -46,6 +46,8 @@ type Config struct {
 	// Generation and Idempotency enable the generation endpoints.
 	Generation  *generation.Service
 	Idempotency imaged.IdempotencyStore
+	// CORS lets pages of other origins call the API (nil: none may).
+	CORS *CORS
 }
 
 // Server is the HTTP face of the service.
@@ -94,7 +96,7 @@ func New(cfg Config) *Server {
 		s.bodyIdle = DefaultBodyIdleTimeout
 	}
 	s.routes()
-	s.handler = s.observe(s.mux)
+	s.handler = s.observe(cfg.CORS.wrap(s.mux))
 	return s
 }
 

@@ -48,6 +48,11 @@ type config struct {
 
 	OutboundAllow []netip.Prefix
 
+	// The gallery page and other origins' pages.
+	CORSOrigins     string
+	OIDCIssuer      string
+	OIDCClientID    string
+	OIDCScopes      string
 	C2PA            bool
 	C2PACertFile    string
 	C2PAKeyFile     string
@@ -152,6 +157,10 @@ var settings = []setting{
 	{"workers", "IMAGED_WORKERS", "2", "asynchronous generation jobs this replica runs at once", smallInt("workers", 1, func(c *config) *int { return &c.Workers })},
 	{"job-lease", "IMAGED_JOB_LEASE", "30s", "how long a job of a replica that died waits before another replica runs it", duration("job-lease", func(c *config) *time.Duration { return &c.JobLease })},
 	{"default-provider", "IMAGED_DEFAULT_PROVIDER", "builtin", "provider used when a request names none", str(func(c *config) *string { return &c.DefaultProvider })},
+	{"cors-origins", "IMAGED_CORS_ORIGINS", "", "origins whose pages may call the API, comma-separated (https://app.example.com), or * for any; none by default", str(func(c *config) *string { return &c.CORSOrigins })},
+	{"oidc-issuer", "IMAGED_OIDC_ISSUER", "", "OpenID provider the gallery page signs in with (authorization code + PKCE); needs IMAGED_OIDC_CLIENT_ID and IMAGED_JWKS_URL", str(func(c *config) *string { return &c.OIDCIssuer })},
+	{"oidc-client-id", "IMAGED_OIDC_CLIENT_ID", "", "the page's client id at the OpenID provider (a public client; redirect URI: the service's base URL + /)", str(func(c *config) *string { return &c.OIDCClientID })},
+	{"oidc-scopes", "IMAGED_OIDC_SCOPES", "openid", "scopes the page asks the OpenID provider for, space-separated", str(func(c *config) *string { return &c.OIDCScopes })},
 	{"c2pa", "IMAGED_C2PA", "on", "on or off: sign generated images with C2PA Content Credentials (the XMP mark is written either way)", func(c *config, v string) error {
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "on", "true", "1":

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provider/bfl"
 	"github.com/imaged/imaged/provider/builtin"
 	"github.com/imaged/imaged/provider/comfyui"
 	"github.com/imaged/imaged/provider/google"
@@ -25,6 +26,7 @@ var providerEnv = []struct {
 	{"google", "IMAGED_GOOGLE_API_KEY", "IMAGED_GOOGLE_BASE_URL", "IMAGED_GOOGLE_MODELS"},
 	{"sdwebui", "", "IMAGED_SDWEBUI_URL", "IMAGED_SDWEBUI_MODELS"},
 	{"comfyui", "", "IMAGED_COMFYUI_URL", "IMAGED_COMFYUI_MODELS"},
+	{"bfl", "IMAGED_BFL_API_KEY", "IMAGED_BFL_BASE_URL", "IMAGED_BFL_MODELS"},
 }
 
 // providers returns the builtin renderer and every provider whose
@@ -71,6 +73,11 @@ func providers(getenv func(string) string, log *slog.Logger) ([]imaged.Generator
 			}
 			g, err = sdwebui.New(sdwebui.Config{BaseURL: base, Models: models,
 				Username: getenv("IMAGED_SDWEBUI_USERNAME"), Password: getenv("IMAGED_SDWEBUI_PASSWORD")})
+		case "bfl":
+			if key == "" {
+				continue
+			}
+			g, err = bfl.New(bfl.Config{APIKey: key, BaseURL: base, Models: models})
 		case "comfyui":
 			if base == "" {
 				continue

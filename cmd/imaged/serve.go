@@ -17,6 +17,7 @@ import (
 	imhttp "github.com/imaged/imaged/http"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/jwtauth"
+	"github.com/imaged/imaged/web"
 )
 
 // serve runs the service until ctx is cancelled (SIGINT, SIGTERM), then
@@ -47,6 +48,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	auth, secret, generated, err := newAuthenticator(ctx, cfg, log)
 	if err != nil {
 		return err
+	}
+
+	cors, err := imhttp.ParseCORSOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return usageError{err}
 	}
 
 	imgs := images.New(b.db, b.blobs, images.Config{
@@ -98,7 +104,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Ready:           b.ready,
 		Generation:      gen,
 		Idempotency:     b.db,
+		CORS:            cors,
 	})
+	if err := mountPage(srv, cfg, secret, generated, log); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -165,11 +175,10 @@ func newAuthenticator(ctx context.Context, cfg *config, log *slog.Logger) (auth 
 func printBanner(w io.Writer, cfg *config, base string, secret []byte, generated bool) {
 	_, ver, _ := buildVersion()
 	fmt.Fprintf(w, "imaged %s listening on %s\n", ver, base)
-	show := cfg.DevToken == "true" || (cfg.DevToken == "auto" && generated)
-	if !show || secret == nil {
+	if !devTokenShown(cfg, secret, generated) {
 		return
 	}
-	tok, err := jwtauth.Mint(secret, "local-user", 24*time.Hour, time.Now())
+	tok, err := mintDevToken(secret)
 	if err != nil {
 		return
 	}
@@ -195,4 +204,39 @@ func newLogger(cfg *config, out *logOutput) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log format must be text or json, got %q", cfg.LogFormat)
 	}
 	return slog.New(flushingHandler{h, out}), nil
+}
+
+// devTokenShown tells whether the service offers a development token: on
+// the embedded default (its own generated secret, still accepted), or
+// when IMAGED_DEV_TOKEN=true.
+func devTokenShown(cfg *config, secret []byte, generated bool) bool {
+	show := cfg.DevToken == "true" || (cfg.DevToken == "auto" && generated)
+	return show && secret != nil
+}
+
+// mintDevToken is the development token: the subject local-user, 24 hours.
+func mintDevToken(secret []byte) (string, error) {
+	return jwtauth.Mint(secret, "local-user", 24*time.Hour, time.Now())
+}
+
+// mountPage adds the gallery page's routes to the server.
+func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
+	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes)}
+	if cfg.PublicURL != "" {
+		wc.ImageOrigins = []string{cfg.PublicURL}
+	}
+	if devTokenShown(cfg, secret, generated) {
+		wc.DevToken = func() (string, error) { return mintDevToken(secret) }
+	}
+	if cfg.OIDCIssuer != "" && cfg.JWKSURL == "" {
+		log.Warn("IMAGED_OIDC_ISSUER is set without IMAGED_JWKS_URL: the service will refuse the provider's tokens")
+	}
+	page, err := web.New(wc)
+	if err != nil {
+		return usageError{err}
+	}
+	for _, r := range page.Routes() {
+		srv.Handle(r.Pattern, r.Handler, false)
+	}
+	return nil
 }

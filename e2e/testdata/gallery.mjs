@@ -1,0 +1,194 @@
+// The gallery page in a real Chromium, driven by playwright-core: what a
+// person does, step by step, failing (exit 1) at the first surprise.
+// Run by e2e/browser_test.go, which starts imaged and passes:
+//   IMAGED_BASE, IMAGED_TOKEN, IMAGED_FILES (a directory of test files),
+//   IMAGED_SHOTS (where screenshots go), IMAGED_MODE (gallery | speed | oidc).
+// Prints one JSON line of figures at the end.
+import { createRequire } from "node:module";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+const require = createRequire(import.meta.url);
+const { chromium } = require("playwright-core");
+
+const base = process.env.IMAGED_BASE;
+const token = process.env.IMAGED_TOKEN;
+const files = process.env.IMAGED_FILES;
+const shots = process.env.IMAGED_SHOTS;
+const mode = process.env.IMAGED_MODE || "gallery";
+const figures = {};
+
+function check(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+const context = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), "imaged-chromium-")), {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  viewport: { width: 1280, height: 900 },
+});
+context.setDefaultTimeout(20000);
+
+const problems = [];
+function watch(page) {
+  page.on("pageerror", (e) => problems.push("page error: " + e.message));
+  page.on("console", (m) => {
+    // The refused upload is expected; the browser logs every failed request.
+    if (m.type() === "error" && !/Failed to load resource: .* 415/.test(m.text())) problems.push("console error: " + m.text());
+  });
+  page.on("dialog", (d) => { problems.push("a JavaScript dialog opened: " + d.message()); d.dismiss(); });
+}
+
+async function signIn(page, tok) {
+  await page.goto(base + "/");
+  await page.getByRole("textbox", { name: "Token" }).fill(tok);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByRole("heading", { name: "Your images" }).waitFor();
+}
+
+const gridImages = (page) => page.locator("#grid img");
+
+try {
+  const page = context.pages()[0] || await context.newPage();
+  watch(page);
+
+  if (mode === "speed") {
+    // First load of an account with many images: transfer before images,
+    // and time until the first 50 thumbnails are shown (decoded).
+    await context.addInitScript((t) => sessionStorage.setItem("imaged.token", t), token);
+    const start = Date.now();
+    await page.goto(base + "/");
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll("#grid img")].slice(0, 50);
+      return imgs.length === 50 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+    }, null, { timeout: 60000, polling: 10 });
+    figures.first50ThumbnailsMs = Date.now() - start;
+    figures.first50SinceNavigationMs = await page.evaluate(() => Math.round(performance.now()));
+    figures.count = await page.locator("#count").textContent();
+    figures.timeline = await page.evaluate(() => performance.getEntriesByType("resource")
+      .filter((r) => r.initiatorType !== "img").map((r) => `${new URL(r.name).pathname} ${Math.round(r.startTime)}-${Math.round(r.responseEnd)}`));
+  } else if (mode === "oidc") {
+    await page.goto(base + "/");
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.waitForURL((u) => u.toString().startsWith(base + "/"), { timeout: 30000, waitUntil: "load" });
+    await page.getByRole("heading", { name: "Your images" }).waitFor({ timeout: 30000 });
+    figures.oidcCount = await page.locator("#count").textContent();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).waitFor();
+    check(await page.evaluate(() => sessionStorage.getItem("imaged.token")) === null, "sign out left the token");
+  } else {
+    // Sign in with a token; the empty state tells what to do.
+    await signIn(page, token);
+    await page.getByText("No images yet").waitFor();
+
+    // Upload two files through the picker, one of them named like HTML,
+    // and a text file that must be refused in words.
+    const xssName = "<img src=x onerror=alert(1)>.png";
+    await page.getByLabel("Upload images").setInputFiles([
+      path.join(files, "a.png"), path.join(files, xssName), path.join(files, "notes.png"),
+    ]);
+    await page.locator(".upload.ok").nth(1).waitFor();
+    await page.getByText("is not an image the service accepts").waitFor();
+    check(await page.locator(".upload.failed").count() === 1, "the refused file is not marked failed");
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 2);
+    await page.getByRole("img", { name: xssName }).waitFor();
+    check(await page.locator('img[src="x"]').count() === 0, "the filename was parsed as HTML");
+    check((await page.locator("#count").textContent()).startsWith("2 images"), "count after upload: " + await page.locator("#count").textContent());
+
+    // Generate two images with the builtin provider; they appear.
+    await page.getByRole("textbox", { name: "Prompt" }).fill("a lighthouse at dusk");
+    await page.getByLabel("Aspect ratio").selectOption("16:9");
+    await page.getByLabel("Images", { exact: true }).fill("2");
+    await page.getByRole("button", { name: "Generate" }).click();
+    await page.locator("#generate-status", { hasText: /^Done: 2 images/ }).waitFor({ timeout: 60000 });
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 4);
+    check(await page.locator("#grid").getByRole("img", { name: /a lighthouse at dusk/ }).count() === 2, "generated images are not in the grid");
+
+    // Search finds the file by name, then the whole list comes back.
+    await page.getByRole("searchbox", { name: "Search" }).fill("onerror");
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 1);
+    await page.getByRole("searchbox", { name: "Search" }).fill("");
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 4);
+    await page.getByLabel("Source").selectOption("upload");
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 2);
+    await page.getByLabel("Source").selectOption("");
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 4);
+    await page.screenshot({ path: path.join(shots, "gallery-1280.png") });
+
+    // The detail view of a generated image, then of a.png, which is deleted.
+    const grid = page.locator("#grid");
+    await grid.getByRole("img", { name: /a lighthouse at dusk/ }).first().click();
+    const detail = page.getByRole("dialog");
+    await detail.getByText("builtin").waitFor();
+    await detail.getByText("a lighthouse at dusk").first().waitFor();
+    await page.waitForFunction(() => document.getElementById("detail-img").complete);
+    await page.screenshot({ path: path.join(shots, "detail-1280.png") });
+    await page.keyboard.press("Escape");
+
+    await grid.getByRole("img", { name: "a.png" }).click();
+    await detail.getByRole("heading", { name: "a.png" }).waitFor();
+    await detail.getByText("image/png").waitFor();
+    await detail.getByRole("button", { name: "Delete" }).click();
+    const confirm = page.getByRole("dialog", { name: "Delete this image?" });
+    await confirm.getByRole("button", { name: "Delete" }).click();
+    await confirm.waitFor({ state: "hidden" });
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 3);
+    check(await page.getByRole("img", { name: "a.png" }).count() === 0, "a.png is still in the grid");
+    check((await page.locator("#count").textContent()).startsWith("3 images"), "count after delete");
+
+    // A reload keeps the sign-in (sessionStorage) and a.png stays gone.
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 3);
+    check(await page.getByRole("img", { name: "a.png" }).count() === 0, "a.png came back after a reload");
+
+    // Keyboard: Tab reaches a tile, Enter opens it.
+    await page.locator("#grid .tile").first().focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("dialog").waitFor();
+    await page.keyboard.press("Escape");
+
+    // Phone width: nothing wider than the screen.
+    await page.setViewportSize({ width: 360, height: 780 });
+    await page.waitForTimeout(200);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(overflow <= 360, "at 360 px the page is " + overflow + " px wide");
+    await page.screenshot({ path: path.join(shots, "gallery-360.png"), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // Page weight of a first load: everything but images, as transferred.
+    const fresh = await context.newPage();
+    watch(fresh);
+    const cdp = await context.newCDPSession(fresh);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.clearBrowserCache"); // a first visit: nothing cached
+    await fresh.goto(base + "/");
+    await fresh.getByRole("textbox", { name: "Token" }).waitFor();
+    figures.firstLoadBytes = await fresh.evaluate(() => {
+      const nav = performance.getEntriesByType("navigation")[0];
+      const res = performance.getEntriesByType("resource").filter((r) => r.initiatorType !== "img");
+      return nav.transferSize + res.reduce((n, r) => n + r.transferSize, 0);
+    });
+    figures.firstLoadFiles = await fresh.evaluate(() => performance.getEntriesByType("resource").length + 1);
+
+    // The development token of the embedded default, offered on loopback.
+    await fresh.evaluate(() => sessionStorage.clear());
+    await fresh.reload();
+    await fresh.getByRole("button", { name: "Use the development token" }).click();
+    await fresh.getByRole("heading", { name: "Your images" }).waitFor();
+    await fresh.getByRole("button", { name: "Sign out" }).click();
+    await fresh.getByRole("textbox", { name: "Token" }).waitFor();
+    await fresh.close();
+  }
+  check(problems.length === 0, "problems on the page:\n" + problems.join("\n"));
+  console.log(JSON.stringify(figures));
+} catch (err) {
+  console.error(err.stack || String(err));
+  if (problems.length) console.error(problems.join("\n"));
+  try { await context.pages()[0].screenshot({ path: path.join(shots, "failure.png"), fullPage: true }); } catch {}
+  process.exitCode = 1;
+} finally {
+  await context.close();
+}
