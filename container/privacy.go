@@ -101,7 +101,7 @@ const (
 	jpegEXIFPrefix = "Exif\x00\x00"
 	jpegXMPPrefix  = "http://ns.adobe.com/xap/1.0/\x00"
 	jpegXMPExt     = "http://ns.adobe.com/xmp/extension/\x00"
-	pngXMPKey  = "XML:com.adobe.xmp"
+	pngXMPKey      = "XML:com.adobe.xmp"
 )
 
 // scrubPayload cleans one metadata payload; ok is false when it cannot be
