@@ -3,6 +3,7 @@ package imaged
 import (
 	"context"
 	"io"
+	"os"
 	"time"
 )
 
@@ -29,6 +30,15 @@ type BlobStore interface {
 type Blob interface {
 	io.ReadSeekCloser
 	Size() int64
+}
+
+// LocalBlob is implemented by blobs that are files on this machine (fsblob).
+// Reading a local file does not fail half-way the way a network stream can,
+// so the HTTP layer serves such a blob without reading ahead, handing the
+// file to the kernel (sendfile).
+type LocalBlob interface {
+	Blob
+	LocalFile() *os.File
 }
 
 // BlobInfo describes a stored blob.

@@ -141,6 +141,16 @@ type ImageStore interface {
 	DeleteImage(ctx context.Context, owner, id string) (*Image, error)
 }
 
+// DeletionFeed is implemented by image stores that report every deletion of
+// an image, whichever process made it, so that a cache of image metadata
+// stays exact: fn is called with the deleted image once the deletion is
+// committed, and for a deletion made through this store before DeleteImage
+// returns. A store that cannot promise this for the deletions of other
+// replicas does not implement it (its lookups are then never cached).
+type DeletionFeed interface {
+	OnImageDeleted(fn func(*Image))
+}
+
 // Pinger is implemented by stores whose dependency can be down; /readyz asks it.
 type Pinger interface {
 	Ping(ctx context.Context) error

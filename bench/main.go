@@ -96,7 +96,10 @@
 //	-database-url U  also measure imaged on the PostgreSQL database at U
 //	                 (default $IMAGED_BENCH_DATABASE_URL)
 //	-deep N          position of the PostgreSQL listing's deep page (1000000)
-//	-only WHAT       run one benchmark only: get, list, gen or upload
+//	-only WHAT       run one benchmark only: get, list, gen, upload,
+//	                 provenance or delivery (delivery.go; it runs only when
+//	                 asked, and needs wrk and nginx)
+//	-delivery-rounds N  wrk rounds per file in the delivery benchmark (2)
 //	-list            also run the listing benchmark (first page vs deep page)
 //	-skip-upload     skip the upload memory test
 //	-uploads N       concurrent uploads in the memory test (16)
@@ -201,6 +204,8 @@ type options struct {
 	genDur     time.Duration
 	cpuprofile string
 	keep       bool
+
+	deliveryRounds int
 }
 
 func main() {
@@ -213,7 +218,8 @@ func main() {
 	flag.IntVar(&o.deep, "deep", 1000000, "position of the deep page of the PostgreSQL listing")
 	flag.StringVar(&o.dbURL, "database-url", os.Getenv("IMAGED_BENCH_DATABASE_URL"),
 		"also measure imaged on this PostgreSQL database (`postgres://...`; default $IMAGED_BENCH_DATABASE_URL)")
-	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen or upload")
+	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process) or delivery (runs only when asked; needs wrk and nginx)")
+	flag.IntVar(&o.deliveryRounds, "delivery-rounds", 2, "rounds of wrk per file in the delivery benchmark, imaged then nginx each round")
 	flag.BoolVar(&o.list, "list", false, "also run the listing benchmark (first page vs a deep page; default true with -database-url)")
 	flag.BoolVar(&o.skipUpload, "skip-upload", false, "skip the upload memory test")
 	flag.IntVar(&o.uploads, "uploads", 16, "concurrent uploads in the memory test")
@@ -243,10 +249,10 @@ func main() {
 func (o *options) check() error {
 	switch o.only {
 	case "":
-	case "get", "list", "gen", "upload":
+	case "get", "list", "gen", "upload", "provenance", "delivery":
 		o.list = o.list || o.only == "list"
 	default:
-		return fmt.Errorf("-only must be get, list, gen or upload, got %q", o.only)
+		return fmt.Errorf("-only must be get, list, gen, upload, provenance or delivery, got %q", o.only)
 	}
 	if o.conns < 1 || o.listConns < 1 || o.dur <= 0 || o.genDur <= 0 || o.warmup < 0 || o.uploads < 1 {
 		return fmt.Errorf("-c, -list-c and -uploads must be positive, -d and -gen-d positive, -warmup not negative")
@@ -273,6 +279,8 @@ func (o *options) runs(what string) bool {
 		return o.only == "" || o.only == "gen"
 	case "upload":
 		return !o.skipUpload && (o.only == "" || o.only == "upload")
+	case "delivery":
+		return o.only == "delivery"
 	}
 	return false
 }
@@ -315,6 +323,9 @@ type backendRun struct {
 }
 
 func run(ctx context.Context, o options) (err error) {
+	if o.only == "provenance" {
+		return measureProvenance(ctx, os.Stdout)
+	}
 	b := &bench{o: o, tokens: map[string]string{}, report: os.Stdout}
 	if b.root, err = moduleRoot(ctx); err != nil {
 		return err
@@ -399,6 +410,11 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if o.runs("upload") {
 		if err := b.measureUploads(ctx, sq.be); err != nil {
+			return err
+		}
+	}
+	if o.runs("delivery") {
+		if err := b.measureDelivery(ctx, sq.be); err != nil {
 			return err
 		}
 	}

@@ -190,7 +190,7 @@ func (s *Store) Open(ctx context.Context, key string) (imaged.Blob, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := openFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, imaged.NotFound()
 	} else if err != nil {
@@ -217,6 +217,9 @@ type blob struct {
 }
 
 func (b *blob) Size() int64 { return b.size }
+
+// LocalFile makes the blob an imaged.LocalBlob: served with sendfile.
+func (b *blob) LocalFile() *os.File { return b.File }
 
 // Stat describes the blob from its file.
 func (s *Store) Stat(ctx context.Context, key string) (imaged.BlobInfo, error) {

@@ -4,6 +4,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/imaged/imaged"
 )
@@ -12,11 +16,15 @@ import (
 // (a new upload gets a new key), so caches may keep it for a year.
 const immutable = "public, max-age=31536000, immutable"
 
-// prefetchSize is how much of a blob is read before the answer's headers
-// are written, so that a store failing at that point (an object store that
-// answered the open but not the read) still gets a 503 instead of a 200 cut
-// short. Most images fit whole.
+// prefetchSize is how much of a blob from a remote store is read before the
+// answer's headers are written, so that a store failing at that point (an
+// object store that answered the open but not the read) still gets a 503
+// instead of a 200 cut short. Most images fit whole. Local files are not
+// read ahead: the kernel sends them (sendfile).
 const prefetchSize = 256 << 10
+
+// prefetchBuffers recycles the read-ahead buffers.
+var prefetchBuffers = sync.Pool{New: func() any { b := make([]byte, prefetchSize); return &b }}
 
 // handleBlob serves an image's bytes like a CDN origin: no token (the key is
 // unguessable), a strong ETag from the content hash, Range, HEAD and
@@ -31,22 +39,86 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
 	if !checkRange(w, r, blob.Size(), `"`+img.SHA256+`"`) {
 		return
 	}
-	content := io.ReadSeeker(blob)
-	if r.Method == http.MethodGet && r.Header.Get("Range") == "" && r.Header.Get("If-None-Match") == "" {
-		p, err := prefetch(blob, min(blob.Size(), prefetchSize))
+	serveBlob(w, r, blob, delivery{
+		mediaType:    img.MediaType,
+		etag:         `"` + img.SHA256 + `"`,
+		modTime:      img.CreatedAt,
+		cacheControl: immutable,
+	})
+}
+
+// delivery is what the answer says about the bytes it serves.
+type delivery struct {
+	mediaType, etag string
+	modTime         time.Time
+	cacheControl    string
+	vary            string // "" for none
+}
+
+// serveBlob answers b with d's headers (and any the caller set before),
+// Range, HEAD and conditional requests. A local file goes out with
+// sendfile, a plain GET of one without any of ServeContent's work (no seeks
+// to learn the size, no read of its first bytes to sniff a type); a remote
+// blob is read ahead first (see prefetchSize).
+func serveBlob(w http.ResponseWriter, r *http.Request, b imaged.Blob, d delivery) {
+	h := w.Header()
+	h.Set("Content-Type", d.mediaType)
+	h.Set("ETag", d.etag)
+	h.Set("Cache-Control", d.cacheControl)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	if d.vary != "" {
+		h.Set("Vary", d.vary)
+	}
+	plain := r.Method == http.MethodGet && !conditional(r.Header)
+	var content io.ReadSeeker = b
+	if lb, ok := b.(imaged.LocalBlob); ok {
+		content = lb.LocalFile()
+		if plain {
+			sendFile(w, r, lb.LocalFile(), b.Size(), d.modTime)
+			return
+		}
+	} else if plain {
+		buf := prefetchBuffers.Get().(*[]byte)
+		defer prefetchBuffers.Put(buf)
+		p, err := prefetch(b, (*buf)[:min(b.Size(), prefetchSize)])
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
 		content = p
 	}
+	http.ServeContent(w, r, "", d.modTime, content)
+}
+
+// conditional reports whether a request asks for a part or sets a
+// precondition, which http.ServeContent then handles.
+func conditional(h http.Header) bool {
+	for _, k := range [...]string{"Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"} {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// sendFile answers the whole of f, size bytes, as http.ServeContent would
+// for a plain GET: headers, then the file with sendfile, corked so that
+// the headers leave in the body's first segment.
+func sendFile(w http.ResponseWriter, r *http.Request, f *os.File, size int64, modTime time.Time) {
 	h := w.Header()
-	h.Set("Content-Type", img.MediaType)
-	h.Set("ETag", `"`+img.SHA256+`"`)
-	h.Set("Cache-Control", immutable)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	http.ServeContent(w, r, "", img.CreatedAt, content)
+	if !modTime.IsZero() {
+		h.Set("Last-Modified", modTime.UTC().Format(http.TimeFormat))
+	}
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	defer corked(r.Context())()
+	w.WriteHeader(http.StatusOK)
+	// Writing the headers out now (held back by the cork) lets the copy
+	// below go to the kernel whole, without net/http reading its first
+	// bytes to sniff a type.
+	_ = http.NewResponseController(w).Flush()
+	_, _ = io.CopyN(w, f, size)
 }
 
 // prefetched is a blob whose first bytes were read ahead.
@@ -57,8 +129,9 @@ type prefetched struct {
 	pos     int64
 }
 
-func prefetch(b imaged.Blob, n int64) (*prefetched, error) {
-	head := make([]byte, n)
+// prefetch reads len(head) bytes of b into head.
+func prefetch(b imaged.Blob, head []byte) (*prefetched, error) {
+	n := int64(len(head))
 	if _, err := io.ReadFull(b, head); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, &imaged.Error{Code: imaged.EInternal, Message: "Internal server error", Err: err}

@@ -31,10 +31,13 @@ const bodyReadTimeout = 10 * time.Minute
 // downloads, slow generations), idle keep-alive connections close after 2
 // minutes, and headers are at most 64 KiB (answered with a 431 envelope up
 // to 128 KiB, by net/http's plain-text 431 beyond). The benchmark's baseline server
-// uses the same, so that the comparison measures the handlers alone.
+// uses the same, so that the comparison measures the handlers alone. Each
+// request's context carries its connection, so that a file answer can be
+// sent in full segments (see corked).
 func NewHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
+		ConnContext:       withConn,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       bodyReadTimeout,
 		WriteTimeout:      10 * time.Minute,

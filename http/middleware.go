@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -86,6 +87,27 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	s.bytes += int64(n)
 	return n, err
 }
+
+// ReadFrom passes a copy on to the connection's ReadFrom, so that a file
+// served through the recorder still goes out with sendfile.
+func (s *statusRecorder) ReadFrom(r io.Reader) (int64, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{s.ResponseWriter}, r)
+	}
+	s.bytes += n
+	return n, err
+}
+
+// writerOnly hides every method but Write, so that io.Copy cannot call
+// ReadFrom again.
+type writerOnly struct{ io.Writer }
 
 // Unwrap lets http.ResponseController reach the connection.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

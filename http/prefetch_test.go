@@ -35,7 +35,7 @@ func TestPrefetch(t *testing.T) {
 		data[i] = byte(i * 7)
 	}
 	t.Run("reads_through_the_head_and_the_rest", func(t *testing.T) {
-		p, err := prefetch(newMemBlob(data), 100)
+		p, err := prefetch(newMemBlob(data), make([]byte, 100))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func TestPrefetch(t *testing.T) {
 		}
 	})
 	t.Run("seeks_like_a_file", func(t *testing.T) {
-		p, _ := prefetch(newMemBlob(data), 100)
+		p, _ := prefetch(newMemBlob(data), make([]byte, 100))
 		for _, tc := range []struct {
 			off    int64
 			whence int
@@ -65,14 +65,14 @@ func TestPrefetch(t *testing.T) {
 	t.Run("a_failing_store_fails_before_any_header", func(t *testing.T) {
 		b := newMemBlob(data)
 		b.fail = imaged.Unavailable("object storage", errors.New("connection refused"))
-		if _, err := prefetch(b, 100); imaged.ErrCode(err) != imaged.EUnavailable {
+		if _, err := prefetch(b, make([]byte, 100)); imaged.ErrCode(err) != imaged.EUnavailable {
 			t.Fatalf("err = %v, want SERVICE_UNAVAILABLE", err)
 		}
 	})
 	t.Run("a_short_blob_is_an_internal_error", func(t *testing.T) {
 		b := newMemBlob(data[:50])
 		b.size = 100 // metadata says more than the store holds
-		if _, err := prefetch(b, 100); imaged.ErrCode(err) != imaged.EInternal {
+		if _, err := prefetch(b, make([]byte, 100)); imaged.ErrCode(err) != imaged.EInternal {
 			t.Fatalf("err = %v, want INTERNAL_SERVER_ERROR", err)
 		}
 	})

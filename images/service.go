@@ -55,6 +55,7 @@ type Service struct {
 	blobs  imaged.BlobStore
 	cfg    Config
 	log    *slog.Logger
+	byKey  *keyCache // nil unless the store reports its deletions
 }
 
 // New returns a Service over the given stores.
@@ -74,7 +75,12 @@ func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger}
+	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger}
+	if feed, ok := images.(imaged.DeletionFeed); ok {
+		s.byKey = newKeyCache()
+		feed.OnImageDeleted(func(img *imaged.Image) { s.byKey.forget(img.BlobKey) })
+	}
+	return s
 }
 
 // MaxFileSize is the configured per-image limit in bytes.
@@ -267,13 +273,33 @@ func (s *Service) Delete(ctx context.Context, owner, id string) error {
 	return nil
 }
 
+// ByBlobKey returns the image whose bytes are stored under key, for the
+// public byte URLs, which carry no token. Over a store that reports its
+// deletions (imaged.DeletionFeed) the answer is cached, and forgotten as
+// soon as the image is deleted; callers must not modify the image.
+func (s *Service) ByBlobKey(ctx context.Context, key string) (*imaged.Image, error) {
+	if !imaged.ValidBlobKey(key) {
+		return nil, imaged.NotFound()
+	}
+	if s.byKey == nil {
+		return s.images.FindImageByBlobKey(ctx, key)
+	}
+	img, epoch := s.byKey.get(key)
+	if img != nil {
+		return img, nil
+	}
+	img, err := s.images.FindImageByBlobKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	s.byKey.put(key, img, epoch)
+	return img, nil
+}
+
 // OpenBlob opens the bytes behind a public URL key. Only keys of images that
 // exist answer, so a deleted image stops serving at once.
 func (s *Service) OpenBlob(ctx context.Context, key string) (*imaged.Image, imaged.Blob, error) {
-	if !imaged.ValidBlobKey(key) {
-		return nil, nil, imaged.NotFound()
-	}
-	img, err := s.images.FindImageByBlobKey(ctx, key)
+	img, err := s.ByBlobKey(ctx, key)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -214,6 +214,28 @@ func TestList_bounds(t *testing.T) {
 	}
 }
 
+func TestDeletedImageStopsServingAtOnce(t *testing.T) {
+	f := newFixture(t, images.Config{})
+	ctx := t.Context()
+	img, err := f.svc.Store(ctx, images.NewImage{Owner: "alice", Filename: "a.png", Source: imaged.SourceUpload}, bytes.NewReader(pngBytes(t, 8, 8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second lookup is answered from the cache
+		_, b, err := f.svc.OpenBlob(ctx, img.BlobKey)
+		if err != nil {
+			t.Fatalf("OpenBlob: %v", err)
+		}
+		b.Close()
+	}
+	if err := f.svc.Delete(ctx, "alice", img.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ByBlobKey(ctx, img.BlobKey); imaged.ErrCode(err) != imaged.ENotFound {
+		t.Fatalf("ByBlobKey after delete: %v, want MEDIA_NOT_FOUND", err)
+	}
+}
+
 func TestStore_refuses_what_is_not_one_well_formed_image(t *testing.T) {
 	ctx := context.Background()
 	data := pngBytes(t, 30, 20)

@@ -94,7 +94,25 @@ func (db *DB) DeleteImage(ctx context.Context, owner, id string) (*imaged.Image,
 	}
 	img, err := scanImage(db.write.QueryRowContext(ctx,
 		`DELETE FROM images WHERE id = ? AND owner = ? RETURNING `+imageColumns, id, owner))
-	return img, wrap("delete image", err)
+	if err != nil {
+		return nil, wrap("delete image", err)
+	}
+	db.deletedMu.Lock()
+	fns := db.onDeleted
+	db.deletedMu.Unlock()
+	for _, fn := range fns {
+		fn(img)
+	}
+	return img, nil
+}
+
+// OnImageDeleted makes DB an imaged.DeletionFeed: a SQLite file belongs to
+// one imaged process (like its blob directory), so the deletions made
+// through this DB are all there are.
+func (db *DB) OnImageDeleted(fn func(*imaged.Image)) {
+	db.deletedMu.Lock()
+	defer db.deletedMu.Unlock()
+	db.onDeleted = append(db.onDeleted, fn)
 }
 
 // ListImages returns one page of f.Owner's images. The count and the page are

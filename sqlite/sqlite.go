@@ -13,6 +13,11 @@
 // commits are promises already made to clients (a 201 for an image whose bytes
 // are durable in the blob store, an idempotency record, a charged quota), and
 // one fsync per commit is small next to the upload it records.
+//
+// A file is served by one `imaged serve` process (the administration
+// commands that open it never delete images), so the deletions made through
+// a DB are all there are: it reports them (imaged.DeletionFeed), and the
+// service caches lookups by blob key over it.
 package sqlite
 
 import (
@@ -27,6 +32,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imaged/imaged"
@@ -66,6 +72,9 @@ type DB struct {
 
 	findImage          *sql.Stmt
 	findImageByBlobKey *sql.Stmt
+
+	deletedMu sync.Mutex
+	onDeleted []func(*imaged.Image)
 }
 
 // Open opens (creating it if needed) the database file at path and brings its

@@ -313,6 +313,27 @@ func testImages(t *testing.T, open func(t *testing.T) Stores) {
 		}
 	})
 
+	t.Run("deletion_feed_reports_each_deletion_before_delete_returns", func(t *testing.T) {
+		s := open(t).Images
+		feed, ok := s.(imaged.DeletionFeed)
+		if !ok {
+			t.Skip("the store does not report deletions (imaged.DeletionFeed); its lookups are not cached")
+		}
+		var reported []string
+		feed.OnImageDeleted(func(img *imaged.Image) { reported = append(reported, img.BlobKey) })
+		img, other := newImage("alice", "a.png", t0), newImage("alice", "b.png", t0)
+		create(t, s, img, other)
+		if _, err := s.DeleteImage(t.Context(), "bob", img.ID); imaged.ErrCode(err) != imaged.ENotFound {
+			t.Fatalf("DeleteImage(bob) = %v", err)
+		}
+		if _, err := s.DeleteImage(t.Context(), "alice", img.ID); err != nil {
+			t.Fatalf("DeleteImage: %v", err)
+		}
+		if !slices.Equal(reported, []string{img.BlobKey}) {
+			t.Errorf("reported %q, want only the deleted image's key %q", reported, img.BlobKey)
+		}
+	})
+
 	testListImages(t, open, create)
 	testListTotals(t, open, create)
 }
