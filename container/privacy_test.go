@@ -1,6 +1,8 @@
 package container
 
 import (
+	"github.com/imaged/imaged/testtool"
+
 	"bytes"
 	"encoding/json"
 	"os"
@@ -24,7 +26,7 @@ var exiftoolArgs = []string{
 
 // withExiftool writes metadata into data with exiftool and returns the file.
 func withExiftool(t *testing.T, data []byte, ext string, args ...string) []byte {
-	exiftool := requireTool(t, "exiftool")
+	exiftool := testtool.Need(t, "exiftool")
 	p := filepath.Join(t.TempDir(), "in."+ext)
 	if err := os.WriteFile(p, data, 0o600); err != nil {
 		t.Fatal(err)
@@ -42,7 +44,7 @@ func withExiftool(t *testing.T, data []byte, ext string, args ...string) []byte 
 
 // exiftoolTags reads every tag exiftool finds, by group:name.
 func exiftoolTags(t *testing.T, data []byte, ext string) map[string]any {
-	exiftool := requireTool(t, "exiftool")
+	exiftool := testtool.Need(t, "exiftool")
 	p := filepath.Join(t.TempDir(), "out."+ext)
 	if err := os.WriteFile(p, data, 0o600); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package container
 
 import (
+	"github.com/imaged/imaged/testtool"
+
 	"bytes"
 	"image"
 	"image/color"
@@ -70,23 +72,9 @@ func animatedGIF(t testing.TB) []byte {
 	return b.Bytes()
 }
 
-// requireTool finds an external program, or skips (fails when
-// IMAGED_TEST_REQUIRE_BACKENDS=1).
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("IMAGED_TEST_REQUIRE_BACKENDS") == "1" {
-			t.Fatalf("%s is required (IMAGED_TEST_REQUIRE_BACKENDS=1) but not found", name)
-		}
-		t.Skipf("%s not found; skipping", name)
-	}
-	return p
-}
-
 // webpFile encodes a picture with cwebp (lossless when lossless is set).
 func webpFile(t testing.TB, w, h int, lossless bool, extra ...string) []byte {
-	cwebp := requireTool(t, "cwebp")
+	cwebp := testtool.Need(t, "cwebp")
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.png")
 	out := filepath.Join(dir, "out.webp")
@@ -111,7 +99,7 @@ func webpFile(t testing.TB, w, h int, lossless bool, extra ...string) []byte {
 // animatedWebP builds a three-frame animation with img2webp, mixing lossy
 // and lossless frames.
 func animatedWebP(t testing.TB) []byte {
-	img2webp := requireTool(t, "img2webp")
+	img2webp := testtool.Need(t, "img2webp")
 	dir := t.TempDir()
 	args := []string{"-loop", "0"}
 	for i := 0; i < 3; i++ {
@@ -185,7 +173,7 @@ func jpegGray(t testing.TB, w, h int) []byte {
 // jpegTool encodes a 70x50 picture with libjpeg-turbo's cjpeg and the
 // given options (progressive, restart intervals...).
 func jpegTool(t testing.TB, args ...string) []byte {
-	cjpeg := requireTool(t, "cjpeg")
+	cjpeg := testtool.Need(t, "cjpeg")
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.ppm")
 	var ppm bytes.Buffer

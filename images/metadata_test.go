@@ -1,6 +1,8 @@
 package images_test
 
 import (
+	"github.com/imaged/imaged/testtool"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -21,13 +23,7 @@ import (
 // photoWithGPS is a JPEG into which exiftool wrote a GPS position, a body
 // serial number and an orientation, as a phone would.
 func photoWithGPS(t *testing.T) []byte {
-	exiftool, err := exec.LookPath("exiftool")
-	if err != nil {
-		if os.Getenv("IMAGED_TEST_REQUIRE_BACKENDS") == "1" {
-			t.Fatal("exiftool is required (IMAGED_TEST_REQUIRE_BACKENDS=1)")
-		}
-		t.Skip("exiftool not found")
-	}
+	exiftool := testtool.Need(t, "exiftool")
 	var b bytes.Buffer
 	if err := jpeg.Encode(&b, image.NewGray(image.Rect(0, 0, 64, 48)), nil); err != nil {
 		t.Fatal(err)

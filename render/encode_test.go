@@ -1,6 +1,8 @@
 package render
 
 import (
+	"github.com/imaged/imaged/testtool"
+
 	"encoding/json"
 	"fmt"
 	"image"
@@ -50,7 +52,7 @@ func TestOutputsReadByIndependentDecoders(t *testing.T) {
 				t.Fatal(err)
 			}
 			args := readers[f]
-			bin := tool(t, args[0])
+			bin := testtool.Need(t, args[0])
 			var argv []string
 			for _, a := range args[1:] {
 				argv = append(argv, strings.ReplaceAll(a, "%s", path))
@@ -58,7 +60,7 @@ func TestOutputsReadByIndependentDecoders(t *testing.T) {
 			if out, err := exec.Command(bin, argv...).CombinedOutput(); err != nil {
 				t.Fatalf("%s refused the output: %v\n%s", args[0], err, out)
 			}
-			vh := tool(t, "vipsheader")
+			vh := testtool.Need(t, "vipsheader")
 			out, err := exec.Command(vh, "-f", "width", path).Output()
 			w := strings.TrimSpace(string(out))
 			h, _ := exec.Command(vh, "-f", "height", path).Output()
@@ -73,7 +75,7 @@ func TestOutputsReadByIndependentDecoders(t *testing.T) {
 // upright variant again in viewers), no XMP, no ICC profile, even from a
 // source full of them.
 func TestOutputsCarryNoMetadata(t *testing.T) {
-	exiftool := tool(t, "exiftool")
+	exiftool := testtool.Need(t, "exiftool")
 	src := withJPEGSegments(jpegBytes(t, photo(400, 300), 90), append([][]byte{exifSegment(6)}, iccSegments(displayP3Profile())...)...)
 	dir := t.TempDir()
 	for _, f := range []string{WebP, AVIF, JPEG, PNG} {
@@ -140,7 +142,7 @@ func TestTransparency(t *testing.T) {
 		})
 	}
 	t.Run("avif_keeps_alpha_for_avifdec", func(t *testing.T) {
-		avifdec := tool(t, "avifdec")
+		avifdec := testtool.Need(t, "avifdec")
 		res := mustRender(t, src, Options{Width: 100, Format: AVIF})
 		dir := t.TempDir()
 		in, out := filepath.Join(dir, "a.avif"), filepath.Join(dir, "a.png")

@@ -7,8 +7,6 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
-	"os"
-	"os/exec"
 	"testing"
 )
 
@@ -72,20 +70,6 @@ func decodeAny(t testing.TB, b []byte) image.Image {
 		t.Fatalf("decode output: %v", err)
 	}
 	return m
-}
-
-// tool returns the path of an external program, skipping the test when it
-// is missing (failing under IMAGED_TEST_REQUIRE_BACKENDS=1).
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("IMAGED_TEST_REQUIRE_BACKENDS") == "1" {
-			t.Fatalf("%s is required (IMAGED_TEST_REQUIRE_BACKENDS=1) but not found", name)
-		}
-		t.Skipf("%s not found; skipping", name)
-	}
-	return p
 }
 
 // nrgbaAt is the non-premultiplied colour of m at (x, y).

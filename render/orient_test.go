@@ -1,6 +1,8 @@
 package render
 
 import (
+	"github.com/imaged/imaged/testtool"
+
 	"image"
 	"image/color"
 	"os"
@@ -43,7 +45,7 @@ func TestOriented(t *testing.T) {
 
 // A JPEG turned by its EXIF renders as libvips' autorot shows it.
 func TestOrientationMatchesLibvips(t *testing.T) {
-	vips := tool(t, "vips")
+	vips := testtool.Need(t, "vips")
 	base := photo(120, 80)
 	// Decoders differ on a JPEG's chroma (libjpeg-turbo upsamples smoothly):
 	// the unturned file's difference is the floor; a wrong turn is far above.

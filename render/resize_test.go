@@ -1,6 +1,8 @@
 package render
 
 import (
+	"github.com/imaged/imaged/testtool"
+
 	"image"
 	"image/color"
 	"math"
@@ -66,7 +68,7 @@ func sharpness(m image.Image) float64 {
 // Lanczos 3) as filters of the same class get, far closer than a nearest-
 // neighbour or bilinear shrink, and as sharp.
 func TestSharpnessComparableToLibvips(t *testing.T) {
-	vips := tool(t, "vips")
+	vips := testtool.Need(t, "vips")
 	for name, src := range map[string]image.Image{"photo": photo(1024, 1024), "zoneplate": zonePlate(1024, 1024)} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

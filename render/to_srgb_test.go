@@ -1,6 +1,8 @@
 package render
 
 import (
+	"github.com/imaged/imaged/testtool"
+
 	"image"
 	"image/color"
 	"math"
@@ -76,7 +78,7 @@ func TestProfilesLeftAlone(t *testing.T) {
 // With a real-world profile file (Adobe RGB (1998) compatible, as shipped
 // by Ghostscript), the conversion agrees with libvips (LittleCMS).
 func TestAdobeRGBMatchesLibvips(t *testing.T) {
-	vips := tool(t, "vips")
+	vips := testtool.Need(t, "vips")
 	prof, err := os.ReadFile("/usr/share/color/icc/ghostscript/a98.icc")
 	if err != nil {
 		t.Skip("no Adobe RGB profile on this machine")
