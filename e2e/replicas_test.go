@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"image"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -383,9 +384,15 @@ func TestReplicas(t *testing.T) {
 		if img.Source != "generation" || img.Provider != "sdwebui" || img.Prompt != prompt {
 			t.Errorf("job image = source %q, provider %q, prompt %q; want generation, sdwebui, %q", img.Source, img.Provider, img.Prompt, prompt)
 		}
+		// The stored file is the provider's PNG with the AI-provenance marks
+		// added: the same pixels, and the size the image object reports.
 		dl := survivor.get(t, img.URL, "")
-		if dl.Status != http.StatusOK || !bytes.Equal(dl.Body, txt2imgPNG) {
-			t.Errorf("GET the job's image: status %d, %d bytes; want 200 and the %d bytes the provider made", dl.Status, len(dl.Body), len(txt2imgPNG))
+		if dl.Status != http.StatusOK || int64(len(dl.Body)) != img.FileSize {
+			t.Errorf("GET the job's image: status %d, %d bytes; want 200 and the %d bytes of its fileSize", dl.Status, len(dl.Body), img.FileSize)
+		} else if got, err := png.Decode(bytes.NewReader(dl.Body)); err != nil {
+			t.Errorf("the job's image is not a PNG: %v", err)
+		} else if want, _ := png.Decode(bytes.NewReader(txt2imgPNG)); !samePixels(got, want) {
+			t.Errorf("the job's image has other pixels than the provider's PNG")
 		}
 		if n := countImages(t, survivor, tok); n != 1 {
 			t.Errorf("dave has %d images, want 1 (the killed run must leave none)", n)
@@ -399,4 +406,22 @@ func generatedIDs(gens []generated) []string {
 		out[i] = g.ID
 	}
 	return out
+}
+
+// samePixels reports whether a and b have the same bounds and colours.
+func samePixels(a, b image.Image) bool {
+	if a.Bounds() != b.Bounds() {
+		return false
+	}
+	r := a.Bounds()
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			r1, g1, b1, a1 := a.At(x, y).RGBA()
+			r2, g2, b2, a2 := b.At(x, y).RGBA()
+			if r1 != r2 || g1 != g2 || b1 != b2 || a1 != a2 {
+				return false
+			}
+		}
+	}
+	return true
 }
