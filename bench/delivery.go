@@ -134,7 +134,20 @@ func (b *bench) measureDelivery(ctx context.Context, be *backend) error {
 	fmt.Fprintln(tw, "\tfile\tbytes\tround\timaged req/s\tp50\tp99\tCPU/req\tnginx req/s\tp50\tp99\tCPU/req\tratio\t")
 	for _, f := range files {
 		for round := 1; round <= rounds; round++ {
+			// With -cpuprofile, imaged's first measured window is profiled.
+			var wait func() error
+			if b.o.cpuprofile != "" && !b.profiled {
+				b.profiled = true
+				wait = b.profile(ctx, load{Warmup: b.o.warmup, Dur: b.o.dur})
+			}
 			im, err := runWrk(ctx, wrk, srv.base+f.path, b.o.warmup, b.o.dur, srv.pid())
+			if wait != nil {
+				if perr := wait(); perr != nil {
+					progress("CPU profile failed: %v", perr)
+				} else {
+					progress("CPU profile of imaged during delivery of %s written to %s", f.name, b.o.cpuprofile)
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("delivery: imaged %s: %w", f.name, err)
 			}

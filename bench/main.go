@@ -105,6 +105,7 @@
 //	-uploads N       concurrent uploads in the memory test (16)
 //	-gen-d DURATION  measured window of each generation run (5s)
 //	-cpuprofile FILE write a CPU profile of imaged during its first load run
+//	                 (with -only delivery: its first wrk window)
 //	                 (the server is built with net/http/pprof on a private
 //	                 port through go build -overlay; the source is untouched);
 //	                 read it with: go tool pprof -top FILE
