@@ -299,9 +299,24 @@ var (
 // runWrk drives u with wrk -t2 -c32 for warmup (not counted), then for dur,
 // and measures the CPU time of the process tree of pid meanwhile.
 func runWrk(ctx context.Context, wrk, u string, warmup, dur time.Duration, pid int) (*wrkResult, error) {
+	return runWrkWith(ctx, wrk, u, 32, nil, nil, warmup, dur, pid)
+}
+
+// runWrkWith is runWrk with conns connections, extra wrk arguments before
+// the URL (a -s script) and script arguments after it.
+func runWrkWith(ctx context.Context, wrk, u string, conns int, extra, scriptArgs []string, warmup, dur time.Duration, pid int) (*wrkResult, error) {
 	secs := func(d time.Duration) string { return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) + "s" }
+	args := func(d time.Duration, more ...string) []string {
+		a := append([]string{"-t2", "-c" + strconv.Itoa(conns), "-d" + secs(d)}, more...)
+		a = append(a, extra...)
+		a = append(a, u)
+		if len(scriptArgs) > 0 {
+			a = append(append(a, "--"), scriptArgs...)
+		}
+		return a
+	}
 	if warmup > 0 {
-		if out, err := exec.CommandContext(ctx, wrk, "-t2", "-c32", "-d"+secs(warmup), u).CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, wrk, args(warmup)...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("wrk: %v: %s", err, out)
 		}
 	}
@@ -309,7 +324,7 @@ func runWrk(ctx context.Context, wrk, u string, warmup, dur time.Duration, pid i
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.CommandContext(ctx, wrk, "-t2", "-c32", "-d"+secs(dur), "--latency", u).CombinedOutput()
+	out, err := exec.CommandContext(ctx, wrk, args(dur, "--latency")...).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("wrk: %v: %s", err, out)
 	}
