@@ -143,6 +143,7 @@ func (s *Server) routes() {
 		s.Handle("POST /api/images/generate", s.idempotent(false, s.handleGenerate), true)
 		s.Handle("POST /api/images/generate-with-idempotency", s.idempotent(true, s.handleGenerate), true)
 		s.Handle("GET /api/images/generations/{jobId}", s.handleGetJob, true)
+		s.Handle("POST /api/images/{id}/edit", s.idempotentUpTo(false, s.editBodyLimit(), s.handleEdit), true)
 	}
 
 	s.mux.HandleFunc("/", s.handleUnmatched)
