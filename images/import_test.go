@@ -56,8 +56,10 @@ func TestImport(t *testing.T) {
 	png := pngBytes(t, 30, 20)
 	o := newOrigin(t, map[string]http.HandlerFunc{
 		"/img/sunset.png": func(w http.ResponseWriter, r *http.Request) { w.Write(png) },
-		"/html":           func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html><script>alert(1)</script></html>") },
-		"/missing":        http.NotFound,
+		"/html": func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "<html><script>alert(1)</script></html>")
+		},
+		"/missing": http.NotFound,
 		"/redirect": func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
 		},
