@@ -56,6 +56,12 @@ type Generation struct {
 	// move from its source, and the image that said where it could change.
 	Strength *float64 `json:"strength,omitempty"`
 	MaskID   string   `json:"maskId,omitempty"`
+	// The style fields of the request, as given: the provider saw them
+	// folded into its prompt (see the README, "Generation").
+	ArtStyle         string `json:"artStyle,omitempty"`
+	ArtDescription   string `json:"artDescription,omitempty"`
+	ThemeStyle       string `json:"themeStyle,omitempty"`
+	ThemeDescription string `json:"themeDescription,omitempty"`
 }
 
 // Provenance is what an image's bytes say of how it was made: the marks

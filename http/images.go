@@ -48,9 +48,13 @@ type imageJSON struct {
 
 	// ParentID is the image an edit was made from; Strength and MaskID
 	// what the edit asked for.
-	ParentID string   `json:"parentId,omitempty"`
-	Strength *float64 `json:"strength,omitempty"`
-	MaskID   string   `json:"maskId,omitempty"`
+	ParentID         string   `json:"parentId,omitempty"`
+	Strength         *float64 `json:"strength,omitempty"`
+	MaskID           string   `json:"maskId,omitempty"`
+	ArtStyle         string   `json:"artStyle,omitempty"`
+	ArtDescription   string   `json:"artDescription,omitempty"`
+	ThemeStyle       string   `json:"themeStyle,omitempty"`
+	ThemeDescription string   `json:"themeDescription,omitempty"`
 }
 
 func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
@@ -74,6 +78,8 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 		j.AspectRatio, j.Seed, j.RevisedPrompt = g.AspectRatio, g.Seed, g.RevisedPrompt
 		j.Options, j.Usage = g.Options, g.Usage
 		j.Strength, j.MaskID = g.Strength, g.MaskID
+		j.ArtStyle, j.ArtDescription = g.ArtStyle, g.ArtDescription
+		j.ThemeStyle, j.ThemeDescription = g.ThemeStyle, g.ThemeDescription
 	}
 	return j
 }
