@@ -3,13 +3,17 @@ package images_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"image/jpeg"
+	"io"
+	"slices"
 	"testing"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/provenance"
+	"github.com/imaged/imaged/testtool"
 )
 
 // TestUploadKeepsItsProvenance: an AI image made elsewhere stays
@@ -74,6 +78,58 @@ func TestUploadKeepsItsProvenance(t *testing.T) {
 			if in := provenance.Inspect(data); (in == nil) != (got.Provenance == nil) || (in != nil && *in != *got.Provenance) {
 				t.Fatalf("read while streaming %+v, from the bytes %+v", got.Provenance, in)
 			}
+			if got.Provenance == nil || !got.Provenance.C2PA {
+				return
+			}
+			// The manifest survives: the bytes are stored as sent, and
+			// c2pa-rs validates what is stored.
+			_, blob, err := f.svc.OpenBlob(context.Background(), img.BlobKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := io.ReadAll(blob)
+			blob.Close()
+			if !bytes.Equal(stored, data) {
+				t.Fatal("an upload with a C2PA manifest was changed")
+			}
+			checkC2PAValid(t, img.MediaType, stored)
 		})
+	}
+}
+
+// checkC2PAValid has c2pa-rs validate data: the manifest found, the claim
+// signature and the hard binding valid, no failure but the trust of the
+// development certificate.
+func checkC2PAValid(t *testing.T, mediaType string, data []byte) {
+	t.Helper()
+	var r struct {
+		Found bool   `json:"found"`
+		Error string `json:"error"`
+		Store struct {
+			ValidationResults struct {
+				ActiveManifest struct {
+					Success, Failure []struct {
+						Code string `json:"code"`
+					}
+				} `json:"activeManifest"`
+			} `json:"validation_results"`
+		} `json:"store"`
+	}
+	if err := json.Unmarshal(testtool.C2PARead(t, mediaType, data, ""), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Found {
+		t.Fatalf("c2pa-rs found no manifest in the stored bytes: %s", r.Error)
+	}
+	var success, failure []string
+	for _, c := range r.Store.ValidationResults.ActiveManifest.Success {
+		success = append(success, c.Code)
+	}
+	for _, c := range r.Store.ValidationResults.ActiveManifest.Failure {
+		failure = append(failure, c.Code)
+	}
+	if !slices.Contains(success, "claimSignature.validated") || !slices.Contains(success, "assertion.dataHash.match") ||
+		!slices.Equal(failure, []string{"signingCredential.untrusted"}) {
+		t.Fatalf("c2pa-rs: success %v, failure %v", success, failure)
 	}
 }
