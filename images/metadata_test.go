@@ -127,13 +127,7 @@ func TestStore_scrubbing_keeps_the_AI_mark(t *testing.T) {
 	if img.Provenance == nil || img.Provenance.DigitalSourceType != provenance.TrainedAlgorithmicMedia {
 		t.Fatalf("provenance %+v", img.Provenance)
 	}
-	_, blob, err := f.svc.OpenBlob(ctx, img.BlobKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored, _ := io.ReadAll(blob)
-	blob.Close()
-	tags := exifTags(t, stored)
+	tags := exifTags(t, storedBytes(t, f, img))
 	if _, has := tags["GPSLatitude"]; has {
 		t.Fatal("GPSLatitude kept")
 	}

@@ -3,12 +3,9 @@ package images_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"image"
 	"image/jpeg"
-	"io"
 	"slices"
 	"testing"
 
@@ -85,12 +82,7 @@ func TestUploadKeepsItsProvenance(t *testing.T) {
 			}
 			// The manifest survives: the bytes are stored as sent, and
 			// c2pa-rs validates what is stored.
-			_, blob, err := f.svc.OpenBlob(context.Background(), img.BlobKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored, _ := io.ReadAll(blob)
-			blob.Close()
+			stored := storedBytes(t, f, img)
 			if !bytes.Equal(stored, data) {
 				t.Fatal("an upload with a C2PA manifest was changed")
 			}
@@ -170,18 +162,9 @@ func TestSignedUploadLosesItsPrivateMetadata(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, blob, err := f.svc.OpenBlob(ctx, img.BlobKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored, _ := io.ReadAll(blob)
-			blob.Close()
+			stored := storedBytes(t, f, img)
 			if n := blobCount(t, f.blobs); n != 1 {
 				t.Fatalf("%d blobs, want 1", n)
-			}
-			sum := sha256.Sum256(stored)
-			if img.Size != int64(len(stored)) || img.SHA256 != hex.EncodeToString(sum[:]) {
-				t.Fatal("the record does not describe the stored bytes")
 			}
 			got, err := f.svc.Get(ctx, "alice", img.ID)
 			if err != nil {
