@@ -194,13 +194,15 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 		}
 	}()
 
+	// A context of its own: the lease goroutine above reads rctx.
+	runCtx := rctx
 	if s.cfg.JobProgress != nil {
-		rctx = imaged.WithProgress(rctx, s.progressOf(rctx, job.ID))
+		runCtx = imaged.WithProgress(rctx, s.progressOf(rctx, job.ID))
 	}
 	var imgs []*imaged.Image
 	res, err := s.resolve(p.Request)
 	if err == nil {
-		imgs, err = s.run(rctx, job.Owner, res)
+		imgs, err = s.run(runCtx, job.Owner, res)
 	}
 	if ctx.Err() != nil {
 		// Cancelled (shutdown past its grace): undo and hand the job back.
