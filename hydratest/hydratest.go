@@ -108,6 +108,7 @@ func Start(t testing.TB, opt Options) *Server {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				s.warmKeys(t)
 				return s
 			}
 		}
@@ -120,6 +121,22 @@ func Start(t testing.TB, opt Options) *Server {
 			t.Fatalf("hydratest: hydra not ready after 20 s:\n%s", logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// warmKeys fetches the JWKS once: Hydra makes its signing keys on first
+// use (RSA, seconds on a busy machine), which must not eat into the time a
+// service under test gives its first JWKS fetch.
+func (s *Server) warmKeys(t testing.TB) {
+	t.Helper()
+	c := &http.Client{Timeout: 60 * time.Second}
+	resp, err := c.Get(s.JWKSURL())
+	if err != nil {
+		t.Fatalf("hydratest: warming the JWKS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("hydratest: warming the JWKS: %s", resp.Status)
 	}
 }
 
