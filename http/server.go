@@ -135,6 +135,11 @@ func (s *Server) routes() {
 	s.Handle("DELETE /api/media/{id}", s.handleDeleteImage, true)
 	s.Handle("POST /api/media/upload", s.handleUpload, true)
 	s.Handle("POST /api/media/upload-multiple", s.handleUploadMultiple, true)
+	if s.idem != nil {
+		s.Handle("POST /api/media/import", s.idempotent(false, s.handleImport), true)
+	} else {
+		s.Handle("POST /api/media/import", s.handleImport, true)
+	}
 
 	s.Handle("GET /cdn/{key}", s.handleBlob, false)
 
