@@ -147,6 +147,7 @@ func (s *Server) routes() {
 		s.Handle("GET /api/images/models", s.handleModels, true)
 		s.Handle("POST /api/images/generate", s.idempotent(false, s.handleGenerate), true)
 		s.Handle("POST /api/images/generate-with-idempotency", s.idempotent(true, s.handleGenerate), true)
+		s.Handle("GET /api/images/generations", s.handleListJobs, true)
 		s.Handle("GET /api/images/generations/{jobId}", s.handleGetJob, true)
 	}
 
