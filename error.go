@@ -36,8 +36,18 @@ const (
 	ERequestTimeout ErrorCode = "REQUEST_TIMEOUT"
 	// ERangeNotSatisfiable: no range of a Range header lies within the bytes.
 	ERangeNotSatisfiable ErrorCode = "RANGE_NOT_SATISFIABLE"
+	// EEditUnsupported: the model asked for cannot edit images.
+	EEditUnsupported ErrorCode = "EDIT_NOT_SUPPORTED"
 	// EHeadersTooLarge: the request's header fields exceed the limit.
 	EHeadersTooLarge ErrorCode = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+	// EImportRefused: an import URL (or a redirect it led to) points where
+	// the service may not go.
+	EImportRefused ErrorCode = "IMPORT_URL_REFUSED"
+	// EImportFailed: the import URL could not be fetched (no such host, no
+	// connection, an answer other than 2xx, the connection dropped).
+	EImportFailed ErrorCode = "IMPORT_FAILED"
+	// EImportTimeout: the import URL did not yield the whole file in time.
+	EImportTimeout ErrorCode = "IMPORT_TIMEOUT"
 )
 
 // Error is the application error. Its Message is safe to show to the caller;

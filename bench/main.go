@@ -97,9 +97,11 @@
 //	                 (default $IMAGED_BENCH_DATABASE_URL)
 //	-deep N          position of the PostgreSQL listing's deep page (1000000)
 //	-only WHAT       run one benchmark only: get, list, gen, upload,
-//	                 provenance, delivery (delivery.go; needs wrk and nginx)
-//	                 or render (render.go; needs wrk); the last two run
-//	                 only when asked
+//	                 provenance, validation (validation.go: upload
+//	                 validation throughput against io.Copy, in process),
+//	                 delivery (delivery.go; needs wrk and nginx) or render
+//	                 (render.go; needs wrk); the last two run only when
+//	                 asked
 //	-delivery-rounds N  wrk rounds per file in the delivery benchmark (2)
 //	-imgproxy FILE   the imgproxy binary of -only render (render.go), the
 //	                 anchor (default $IMGPROXY_BIN; skipped when absent)
@@ -227,7 +229,7 @@ func main() {
 	flag.IntVar(&o.deep, "deep", 1000000, "position of the deep page of the PostgreSQL listing")
 	flag.StringVar(&o.dbURL, "database-url", os.Getenv("IMAGED_BENCH_DATABASE_URL"),
 		"also measure imaged on this PostgreSQL database (`postgres://...`; default $IMAGED_BENCH_DATABASE_URL)")
-	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), delivery or render (these two run only when asked; they need wrk, delivery nginx too)")
+	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), validation (upload validation throughput, in process), delivery or render (these two run only when asked; they need wrk, delivery nginx too)")
 	flag.StringVar(&o.imgproxy, "imgproxy", os.Getenv("IMGPROXY_BIN"), "the imgproxy `binary` of the render benchmark's anchor (default $IMGPROXY_BIN; the benchmark never builds it)")
 	flag.BoolVar(&o.renderMem, "render-mem", false, "render benchmark: also the peak RSS under 64 concurrent renders")
 	flag.IntVar(&o.renderSoak, "render-soak", 0, "render benchmark: also `N` renders in a row on the fast path, RSS after each tenth")
@@ -261,10 +263,10 @@ func main() {
 func (o *options) check() error {
 	switch o.only {
 	case "":
-	case "get", "list", "gen", "upload", "provenance", "delivery", "render":
+	case "get", "list", "gen", "upload", "provenance", "validation", "delivery", "render":
 		o.list = o.list || o.only == "list"
 	default:
-		return fmt.Errorf("-only must be get, list, gen, upload, provenance, delivery or render, got %q", o.only)
+		return fmt.Errorf("-only must be get, list, gen, upload, provenance, validation, delivery or render, got %q", o.only)
 	}
 	if o.renderSoak < 0 {
 		return fmt.Errorf("-render-soak must not be negative")
@@ -338,8 +340,11 @@ type backendRun struct {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	if o.only == "provenance" {
+	switch o.only {
+	case "provenance":
 		return measureProvenance(ctx, os.Stdout)
+	case "validation":
+		return measureValidation(ctx, os.Stdout)
 	}
 	b := &bench{o: o, tokens: map[string]string{}, report: os.Stdout}
 	if b.root, err = moduleRoot(ctx); err != nil {

@@ -32,6 +32,7 @@ var statuses = map[imaged.ErrorCode]int{
 	imaged.EIdempotencyMismatch: http.StatusUnprocessableEntity,
 	imaged.EIdempotencyBusy:     http.StatusConflict,
 	imaged.EContentPolicy:       http.StatusBadRequest,
+	imaged.EEditUnsupported:     http.StatusBadRequest,
 	imaged.EGenerationTimeout:   http.StatusGatewayTimeout,
 	imaged.EJobNotFound:         http.StatusNotFound,
 	imaged.EUnavailable:         http.StatusServiceUnavailable,
@@ -39,6 +40,9 @@ var statuses = map[imaged.ErrorCode]int{
 	imaged.ERequestTimeout:      http.StatusRequestTimeout,
 	imaged.ERangeNotSatisfiable: http.StatusRequestedRangeNotSatisfiable,
 	imaged.EHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
+	imaged.EImportRefused:       http.StatusUnprocessableEntity,
+	imaged.EImportFailed:        http.StatusBadGateway,
+	imaged.EImportTimeout:       http.StatusGatewayTimeout,
 }
 
 // ErrorStatus returns the HTTP status for an application error code.

@@ -69,11 +69,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}()
 		log.Info("exporting traces over OTLP/HTTP")
 	}
+	marker, err := newMarker(cfg, log)
+	if err != nil {
+		return err
+	}
 	imgs := images.New(tel.ImageStore(b.db), tel.BlobStore(b.blobs), images.Config{
-		MaxFileSize:  cfg.MaxFileSize,
-		MaxPixels:    cfg.MaxPixels,
-		KeepMetadata: cfg.KeepMetadata,
-		Logger:       log,
+		MaxFileSize:   cfg.MaxFileSize,
+		MaxPixels:     cfg.MaxPixels,
+		KeepMetadata:  cfg.KeepMetadata,
+		ImportAllow:   cfg.OutboundAllow,
+		ImportTimeout: cfg.ImportTimeout,
+		Marker:        marker,
+		Logger:        log,
 	})
 	provs, err := providers(getenv, log)
 	if err != nil {
@@ -81,10 +88,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	for i := range provs {
 		provs[i] = tel.Generator(provs[i])
-	}
-	marker, err := newMarker(cfg, log)
-	if err != nil {
-		return err
 	}
 	gen, err := generation.New(imgs, tel.QuotaStore(b.db), tel.JobStore(b.db), generation.Config{
 		Providers:       provs,
@@ -253,7 +256,8 @@ func mintDevToken(secret []byte) (string, error) {
 
 // mountPage adds the gallery page's routes to the server.
 func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
-	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes)}
+	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes),
+		OIDCAudience: cfg.OIDCAudience}
 	if cfg.PublicURL != "" {
 		wc.ImageOrigins = []string{cfg.PublicURL}
 	}
