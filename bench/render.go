@@ -85,6 +85,8 @@ type renderServer struct {
 	// pattern is the path of a render of c with %d for width and height.
 	pattern func(rc renderCase) string
 	stats   bool // GET /stats answers render.Stats
+	// lastPeakRSS is the last load's peak of the summed VmRSS.
+	lastPeakRSS int64
 }
 
 // sizesScript is wrk's Lua script: each request a different (width,
@@ -243,8 +245,8 @@ func (b *bench) measureRender(ctx context.Context) error {
 			if peak > 200e6 {
 				verdict = "OVER"
 			}
-			fmt.Fprintf(b.report, "  %-18s %6.1f req/s  peak %4.0f MiB (%.0f MB): %s budget, %d non-2xx\n",
-				s.name, r.reqPerSec, mib(peak), float64(peak)/1e6, verdict, r.non2xx)
+			fmt.Fprintf(b.report, "  %-18s %6.1f req/s  peak %4.0f MiB (%.0f MB): %s budget; summed VmRSS %4.0f MiB\n",
+				s.name, r.reqPerSec, mib(peak), float64(peak)/1e6, verdict, mib(s.lastPeakRSS))
 		}
 	}
 	if b.o.renderSoak > 0 {
@@ -262,15 +264,16 @@ func (b *bench) runRenderLoad(ctx context.Context, wrk, script string, s *render
 	stop := make(chan struct{})
 	peak := make(chan int64, 1)
 	go func() {
-		var top int64
+		var top, topRSS int64
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if n, err := treeMemory(s.c.pid()); err == nil {
-				top = max(top, n)
+			if n, rss, err := treeMemoryRSS(s.c.pid()); err == nil {
+				top, topRSS = max(top, n), max(topRSS, rss)
 			}
 			select {
 			case <-stop:
+				s.lastPeakRSS = topRSS
 				peak <- top
 				return
 			case <-t.C:
@@ -372,13 +375,24 @@ func (b *bench) soak(ctx context.Context, s *renderServer, n int) error {
 // imaged's worker processes share with it (the same binary) count once,
 // and a single process's figure is its resident size.
 func treeMemory(pid int) (int64, error) {
+	n, _, err := treeMemoryRSS(pid)
+	return n, err
+}
+
+// treeMemoryRSS is treeMemory and the plain sum of the processes' VmRSS
+// (which counts shared pages once per process).
+func treeMemoryRSS(pid int) (int64, int64, error) {
 	total, err := pss(pid)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	var rss int64
+	if m, err := readMemory(pid); err == nil {
+		rss += m.RSS
 	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
@@ -389,9 +403,12 @@ func treeMemory(pid int) (int64, error) {
 			if n, err := pss(p); err == nil {
 				total += n
 			}
+			if m, err := readMemory(p); err == nil {
+				rss += m.RSS
+			}
 		}
 	}
-	return total, nil
+	return total, rss, nil
 }
 
 // pss reads the Pss line of /proc/PID/smaps_rollup, in bytes.
