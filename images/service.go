@@ -112,6 +112,8 @@ type NewImage struct {
 	Filename   string // as the client sent it; "" for a generated name
 	Source     imaged.Source
 	Generation *imaged.Generation
+	// ParentID is the image an edit was made from.
+	ParentID string
 	// Provenance is what the bytes say of their origin, when the caller
 	// knows it (the generation service marks what it stores).
 	Provenance *imaged.Provenance
@@ -127,7 +129,7 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		return nil, imaged.Errorf(imaged.EUnauthorized, "Missing or invalid bearer token")
 	}
 	limit := s.cfg.MaxFileSize
-	if n.Source == imaged.SourceGeneration {
+	if n.Source == imaged.SourceGeneration || n.Source == imaged.SourceEdit {
 		limit = s.cfg.MaxGenerated
 	}
 	limited := &limitReader{r: r, left: limit, max: limit}
@@ -150,6 +152,7 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		BlobKey:    imaged.NewBlobKey(format.Ext()),
 		Source:     n.Source,
 		Generation: n.Generation,
+		ParentID:   n.ParentID,
 		Provenance: n.Provenance,
 		CreatedAt:  now,
 		UpdatedAt:  now,
