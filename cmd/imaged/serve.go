@@ -257,7 +257,7 @@ func mintDevToken(secret []byte) (string, error) {
 // mountPage adds the gallery page's routes to the server.
 func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
 	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes),
-		OIDCAudience: cfg.OIDCAudience}
+		OIDCAudience: cfg.OIDCAudience, MaxFileSize: cfg.MaxFileSize}
 	if cfg.PublicURL != "" {
 		wc.ImageOrigins = []string{cfg.PublicURL}
 	}
