@@ -38,6 +38,9 @@ const (
 	ERangeNotSatisfiable ErrorCode = "RANGE_NOT_SATISFIABLE"
 	// EHeadersTooLarge: the request's header fields exceed the limit.
 	EHeadersTooLarge ErrorCode = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+	// EInvalidSignature: a signed transform URL whose signature is
+	// missing, wrong or expired.
+	EInvalidSignature ErrorCode = "INVALID_SIGNATURE"
 )
 
 // Error is the application error. Its Message is safe to show to the caller;
