@@ -39,6 +39,7 @@ var statuses = map[imaged.ErrorCode]int{
 	imaged.ERequestTimeout:      http.StatusRequestTimeout,
 	imaged.ERangeNotSatisfiable: http.StatusRequestedRangeNotSatisfiable,
 	imaged.EHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
+	imaged.EInvalidSignature:    http.StatusForbidden,
 }
 
 // ErrorStatus returns the HTTP status for an application error code.
