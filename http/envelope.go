@@ -40,6 +40,9 @@ var statuses = map[imaged.ErrorCode]int{
 	imaged.ERangeNotSatisfiable: http.StatusRequestedRangeNotSatisfiable,
 	imaged.EHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
 	imaged.EInvalidSignature:    http.StatusForbidden,
+	imaged.EImportRefused:       http.StatusUnprocessableEntity,
+	imaged.EImportFailed:        http.StatusBadGateway,
+	imaged.EImportTimeout:       http.StatusGatewayTimeout,
 }
 
 // ErrorStatus returns the HTTP status for an application error code.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/container"
+	"github.com/imaged/imaged/outbound"
 	"github.com/imaged/imaged/provenance"
 )
 
@@ -47,6 +49,12 @@ type Config struct {
 	// private parts (GPS position, serial numbers, location and contact
 	// fields: container.Scrub) are removed before the image is recorded.
 	KeepMetadata bool
+	// ImportAllow lists the non-public addresses that imports by URL may
+	// reach (IMAGED_OUTBOUND_ALLOW); none by default.
+	ImportAllow []netip.Prefix
+	// ImportTimeout bounds an import by URL, from the request to the last
+	// byte; DefaultImportTimeout if 0.
+	ImportTimeout time.Duration
 }
 
 // Service stores and serves images.
@@ -56,6 +64,7 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	byKey  *keyCache // nil unless the store reports its deletions
+	fetch  *outbound.Client
 }
 
 // New returns a Service over the given stores.
@@ -75,7 +84,10 @@ func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger}
+	if cfg.ImportTimeout <= 0 {
+		cfg.ImportTimeout = DefaultImportTimeout
+	}
+	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger, fetch: importClient(cfg)}
 	if feed, ok := images.(imaged.DeletionFeed); ok {
 		s.byKey = newKeyCache()
 		feed.OnImageDeleted(func(img *imaged.Image) { s.byKey.forget(img.BlobKey) })

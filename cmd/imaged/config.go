@@ -49,6 +49,7 @@ type config struct {
 	DefaultProvider   string
 
 	OutboundAllow []netip.Prefix
+	ImportTimeout time.Duration
 
 	// The gallery page and other origins' pages.
 	CORSOrigins     string
@@ -191,6 +192,7 @@ var settings = []setting{
 		c.OutboundAllow, err = outbound.ParseAllow(v)
 		return err
 	}},
+	{"import-timeout", "IMAGED_IMPORT_TIMEOUT", "60s", "longest an import by URL may take, from the request to the last byte", duration("import-timeout", func(c *config) *time.Duration { return &c.ImportTimeout })},
 }
 
 // newFlagSet declares the named settings (all when names is empty) as flags

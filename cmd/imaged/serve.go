@@ -71,10 +71,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	blobs := tel.BlobStore(b.blobs)
 	imgs := images.New(tel.ImageStore(b.db), blobs, images.Config{
-		MaxFileSize:  cfg.MaxFileSize,
-		MaxPixels:    cfg.MaxPixels,
-		KeepMetadata: cfg.KeepMetadata,
-		Logger:       log,
+		MaxFileSize:   cfg.MaxFileSize,
+		MaxPixels:     cfg.MaxPixels,
+		KeepMetadata:  cfg.KeepMetadata,
+		ImportAllow:   cfg.OutboundAllow,
+		ImportTimeout: cfg.ImportTimeout,
+		Logger:        log,
 	})
 	provs, err := providers(getenv, log)
 	if err != nil {
