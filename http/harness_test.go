@@ -142,6 +142,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	marker := provenance.New(provenance.Config{Version: "test", Credentials: creds})
 	h.gen, err = generation.New(h.images, db, db, generation.Config{
 		Providers:   append([]imaged.Generator{builtin.New()}, o.providers...),
 		Quota:       o.quota,
@@ -150,7 +151,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Backoff:     time.Millisecond,
 		Now:         h.genClock.Now,
 		Logger:      log,
-		Marker:      provenance.New(provenance.Config{Version: "test", Credentials: creds}),
+		Marker:      marker,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +166,8 @@ func newHarness(t *testing.T, o options) *harness {
 		Presets:  o.presets,
 		Renderer: h.renderer,
 		Signer:   h.signer,
+		Mark:     marker.MarkVariant,
+		CanMark:  provenance.CanMark,
 		Logger:   log,
 	})
 	h.srv = New(Config{

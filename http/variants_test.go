@@ -17,6 +17,7 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/variants"
 )
 
@@ -470,4 +471,30 @@ func withOrientation(t *testing.T, j []byte, o int) []byte {
 	out = append(out, seg...)
 	out = append(out, data...)
 	return append(out, j[2:]...)
+}
+
+// Variants of a generated image carry its marks again (the provenance
+// marker through the Mark hook); format=auto skips AVIF, which cannot
+// carry them, and asking for AVIF is refused.
+func TestVariantsOfGeneratedImagesAreMarked(t *testing.T) {
+	alice := mintToken(t, "alice")
+	h := newHarness(t, options{})
+	resp, body := h.call(t, "POST", generatePath, generatePath, alice, jsonBody(map[string]any{"prompt": "a lighthouse"}), jsonHeader)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	gen := dataAs[[]variantImage](t, body)[0]
+	_, thumb := h.call(t, "GET", "/cdn/{key}/{preset}", path(t, gen.Variants["thumb"]), "", nil, nil)
+	if in := provenance.Inspect(thumb); in == nil || in.DigitalSourceType != provenance.TrainedAlgorithmicMedia || !in.C2PA {
+		t.Errorf("the thumbnail's marks: %+v", in)
+	}
+	if f, w, hh := decodedSize(t, thumb); f != "webp" || w != 256 || hh != 256 {
+		t.Errorf("marked thumbnail decodes as %s %dx%d", f, w, hh)
+	}
+	resp, body = h.call(t, "GET", "/api/images/{id}/variant", "/api/images/"+gen.ID+"/variant?width=100&format=auto", alice, nil, http.Header{"Accept": {"image/avif,image/webp"}})
+	if sv := dataAs[signedVariant](t, body); resp.StatusCode != 200 || sv.MediaType != "image/webp" {
+		t.Errorf("auto for a marked image: %d %s, want image/webp", resp.StatusCode, sv.MediaType)
+	}
+	resp, body = h.call(t, "GET", "/api/images/{id}/variant", "/api/images/"+gen.ID+"/variant?width=100&format=avif", alice, nil, nil)
+	wantError(t, resp, body, 415, imaged.EUnsupportedMedia)
 }

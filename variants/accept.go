@@ -10,8 +10,9 @@ import (
 // negotiate picks format=auto's format from an Accept header: AVIF when the
 // client takes it, else WebP, else the original's format. A type counts as
 // taken when listed with a q above 0; wildcards (*/*, image/*) do not count,
-// since browsers send them for formats they cannot show.
-func negotiate(accept, originalType string) string {
+// since browsers send them for formats they cannot show. AVIF is left out
+// unless avifOK (a variant that must carry marks AVIF cannot hold).
+func negotiate(accept, originalType string, avifOK bool) string {
 	avif, webp := false, false
 	for _, part := range strings.Split(accept, ",") {
 		typ, params, _ := strings.Cut(part, ";")
@@ -29,7 +30,7 @@ func negotiate(accept, originalType string) string {
 		}
 	}
 	switch {
-	case avif:
+	case avif && avifOK:
 		return render.AVIF
 	case webp:
 		return render.WebP

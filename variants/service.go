@@ -49,6 +49,10 @@ type Config struct {
 	Limits render.Limits
 	// Mark, when set, marks each variant after rendering, before storing.
 	Mark MarkFunc
+	// CanMark, when set, tells the media types Mark can write into. For an
+	// image that carries provenance marks, format=auto then chooses among
+	// those only, and a transform asking for another is refused.
+	CanMark func(mediaType string) bool
 	// RenderTimeout bounds a render with its storing (DefaultRenderTimeout if 0).
 	RenderTimeout time.Duration
 	Logger        *slog.Logger
@@ -188,11 +192,14 @@ func (s *Service) Sign(ctx context.Context, owner, id string, spec Spec, expires
 	if err != nil {
 		return nil, err
 	}
+	opt, _ := s.resolve(img, spec, accept)
+	if !s.markable(img, opt.MediaType()) {
+		return nil, unmarkable(opt.MediaType())
+	}
 	t := Transform{Spec: spec}
 	if expiresIn > 0 {
 		t.Expires = s.cfg.Now().Add(expiresIn).Truncate(time.Second)
 	}
-	opt, _ := resolve(img, spec, accept)
 	path := img.BlobKey + "/" + t.String()
 	out := &Signed{Path: path + "/" + s.cfg.Signer.Sign(path), MediaType: opt.MediaType(), Expires: t.Expires}
 	out.Width, out.Height = opt.Size(w, h)
@@ -207,7 +214,10 @@ func (s *Service) open(ctx context.Context, key string, spec Spec, accept string
 	if err != nil {
 		return nil, err
 	}
-	opt, vary := resolve(img, spec, accept)
+	opt, vary := s.resolve(img, spec, accept)
+	if !s.markable(img, opt.MediaType()) {
+		return nil, unmarkable(opt.MediaType())
+	}
 	digest := optionsDigest(opt)
 	vkey := imaged.VariantKey(img.BlobKey, digest, extension(opt.Format))
 	v := &Variant{MediaType: opt.MediaType(), ModTime: img.CreatedAt, VaryAccept: vary}
@@ -291,14 +301,24 @@ func (s *Service) renderAndStore(ctx context.Context, img *imaged.Image, vkey st
 	return data, nil
 }
 
+// markable tells whether a variant of img in mediaType can carry the
+// marks img carries (true for an image without provenance).
+func (s *Service) markable(img *imaged.Image, mediaType string) bool {
+	return img.Provenance == nil || s.cfg.Mark == nil || s.cfg.CanMark == nil || s.cfg.CanMark(mediaType)
+}
+
+func unmarkable(mediaType string) error {
+	return imaged.Errorf(imaged.EUnsupportedMedia, "This image carries provenance marks, which %s variants cannot carry: ask for WebP, JPEG or PNG", mediaType)
+}
+
 // resolve turns a spec into the render options for one image: the format
 // (Auto and none decided), the fit and quality in force. vary tells whether
 // the format depends on accept.
-func resolve(img *imaged.Image, spec Spec, accept string) (opt render.Options, vary bool) {
+func (s *Service) resolve(img *imaged.Image, spec Spec, accept string) (opt render.Options, vary bool) {
 	opt = render.Options{Width: spec.Width, Height: spec.Height, Fit: spec.Fit, Format: spec.Format, Quality: spec.Quality}
 	switch opt.Format {
 	case Auto:
-		opt.Format, vary = negotiate(accept, img.MediaType), true
+		opt.Format, vary = negotiate(accept, img.MediaType, s.markable(img, "image/avif")), true
 	case "":
 		opt.Format = formatOf(img.MediaType)
 	}

@@ -69,6 +69,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}()
 		log.Info("exporting traces over OTLP/HTTP")
 	}
+	marker, err := newMarker(cfg, log)
+	if err != nil {
+		return err
+	}
 	blobs := tel.BlobStore(b.blobs)
 	imgs := images.New(tel.ImageStore(b.db), blobs, images.Config{
 		MaxFileSize:   cfg.MaxFileSize,
@@ -76,6 +80,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		KeepMetadata:  cfg.KeepMetadata,
 		ImportAllow:   cfg.OutboundAllow,
 		ImportTimeout: cfg.ImportTimeout,
+		Marker:        marker,
 		Logger:        log,
 	})
 	provs, err := providers(getenv, log)
@@ -84,10 +89,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	for i := range provs {
 		provs[i] = tel.Generator(provs[i])
-	}
-	marker, err := newMarker(cfg, log)
-	if err != nil {
-		return err
 	}
 	gen, err := generation.New(imgs, tel.QuotaStore(b.db), tel.JobStore(b.db), generation.Config{
 		Providers:       provs,
@@ -110,7 +111,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer renderer.Close()
-	vars, err := newVariants(cfg, imgs, blobs, renderer, log)
+	vars, err := newVariants(cfg, imgs, blobs, renderer, marker.MarkVariant, log)
 	if err != nil {
 		return err
 	}
@@ -267,7 +268,8 @@ func mintDevToken(secret []byte) (string, error) {
 
 // mountPage adds the gallery page's routes to the server.
 func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
-	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes)}
+	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes),
+		OIDCAudience: cfg.OIDCAudience}
 	if cfg.PublicURL != "" {
 		wc.ImageOrigins = []string{cfg.PublicURL}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/jwtauth"
+	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/render"
 	"github.com/imaged/imaged/urlsign"
 	"github.com/imaged/imaged/variants"
@@ -19,8 +20,9 @@ const signingKeyFile = "signing-key"
 
 // newVariants returns the variants service: the presets of IMAGED_VARIANTS
 // over the defaults, transform URLs signed with IMAGED_SIGNING_KEY or the
-// data directory's key, renders on r.
-func newVariants(cfg *config, imgs *images.Service, blobs imaged.BlobStore, r *render.Pool, log *slog.Logger) (*variants.Service, error) {
+// data directory's key, renders on r, marked by mark (the provenance
+// marker's MarkVariant: variants of AI-generated images say so again).
+func newVariants(cfg *config, imgs *images.Service, blobs imaged.BlobStore, r *render.Pool, mark variants.MarkFunc, log *slog.Logger) (*variants.Service, error) {
 	presets, err := variants.ParsePresets(cfg.Variants, cfg.RenderMaxSide)
 	if err != nil {
 		return nil, usageError{err}
@@ -49,8 +51,8 @@ func newVariants(cfg *config, imgs *images.Service, blobs imaged.BlobStore, r *r
 			MaxPixels:      cfg.MaxPixels,
 			MaxSourceBytes: max(cfg.MaxFileSize, render.DefaultMaxSourceBytes),
 		},
-		// Provenance's MarkVariant goes here once it exists.
-		Mark:   nil,
-		Logger: log,
+		Mark:    mark,
+		CanMark: provenance.CanMark,
+		Logger:  log,
 	}), nil
 }
