@@ -64,8 +64,23 @@ func (t *Telemetry) ImageStore(s imaged.ImageStore) imaged.ImageStore {
 	if t == nil {
 		return s
 	}
-	return &imageStore{s, t}
+	w := &imageStore{s, t}
+	if feed, ok := s.(imaged.DeletionFeed); ok {
+		// The images service caches lookups by blob key only over a store
+		// that reports its deletions: the wrapper must still say it does.
+		return &feedingImageStore{w, feed}
+	}
+	return w
 }
+
+// feedingImageStore is the recording wrapper of a store that is an
+// imaged.DeletionFeed, and is one too.
+type feedingImageStore struct {
+	*imageStore
+	feed imaged.DeletionFeed
+}
+
+func (s *feedingImageStore) OnImageDeleted(fn func(*imaged.Image)) { s.feed.OnImageDeleted(fn) }
 
 type imageStore struct {
 	imaged.ImageStore
