@@ -55,7 +55,7 @@ type Service struct {
 	blobs  imaged.BlobStore
 	cfg    Config
 	log    *slog.Logger
-	byKey  *keyCache // nil unless the store reports its deletions
+	cache  *imageCaches // nil unless the store reports its deletions
 }
 
 // New returns a Service over the given stores.
@@ -77,8 +77,7 @@ func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service 
 	}
 	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger}
 	if feed, ok := images.(imaged.DeletionFeed); ok {
-		s.byKey = newKeyCache()
-		feed.OnImageDeleted(func(img *imaged.Image) { s.byKey.forget(img.BlobKey) })
+		s.cache = newImageCaches(feed)
 	}
 	return s
 }
@@ -228,9 +227,23 @@ func (s *Service) removeBlob(ctx context.Context, key string) {
 }
 
 // Get returns the caller's image, or NotFound for anything else.
-// (Stores answer a malformed id without a query.)
+// (Stores answer a malformed id without a query.) Over a store that reports
+// its deletions (imaged.DeletionFeed) the answer is cached, and forgotten as
+// soon as the image is deleted, on any replica; callers must not modify the
+// image.
 func (s *Service) Get(ctx context.Context, owner, id string) (*imaged.Image, error) {
-	return s.images.FindImage(ctx, owner, id)
+	if s.cache == nil || !imaged.ValidID(id) {
+		return s.images.FindImage(ctx, owner, id)
+	}
+	img, err := s.cache.lookup(s.cache.byID, id, func() (*imaged.Image, error) { return s.images.FindImage(ctx, owner, id) })
+	if err != nil {
+		return nil, err
+	}
+	if img.Owner != owner {
+		// Cached for its owner: to anyone else it does not exist.
+		return nil, imaged.NotFound()
+	}
+	return img, nil
 }
 
 // List returns one page of the caller's images, with defaults and bounds
@@ -281,19 +294,10 @@ func (s *Service) ByBlobKey(ctx context.Context, key string) (*imaged.Image, err
 	if !imaged.ValidBlobKey(key) {
 		return nil, imaged.NotFound()
 	}
-	if s.byKey == nil {
+	if s.cache == nil {
 		return s.images.FindImageByBlobKey(ctx, key)
 	}
-	img, epoch := s.byKey.get(key)
-	if img != nil {
-		return img, nil
-	}
-	img, err := s.images.FindImageByBlobKey(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	s.byKey.put(key, img, epoch)
-	return img, nil
+	return s.cache.lookup(s.cache.byKey, key, func() (*imaged.Image, error) { return s.images.FindImageByBlobKey(ctx, key) })
 }
 
 // OpenBlob opens the bytes behind a public URL key. Only keys of images that

@@ -65,14 +65,31 @@ func (db *DB) FindImageByBlobKey(ctx context.Context, key string) (*imaged.Image
 	return db.oneImage(ctx, `SELECT `+imageColumns+` FROM images WHERE blob_key = $1`, key)
 }
 
-// DeleteImage removes owner's image id and returns what was removed.
+// DeleteImage removes owner's image id and returns what was removed. The
+// same statement notifies every replica listening for deletions (see
+// deletions.go), which PostgreSQL does when it commits; the deletion is
+// reported to this DB's OnImageDeleted functions before DeleteImage returns.
 func (db *DB) DeleteImage(ctx context.Context, owner, id string) (*imaged.Image, error) {
 	if !imaged.ValidID(id) {
 		return nil, imaged.NotFound()
 	}
-	ctx, cancel := db.bound(ctx)
+	d := db.deletions
+	echo := d.expectEcho(id)
+	qctx, cancel := db.bound(ctx)
 	defer cancel()
-	return db.oneImage(ctx, `DELETE FROM images WHERE id = $1 AND owner = $2 RETURNING `+imageColumns, id, owner)
+	img, err := db.oneImage(qctx, `WITH d AS (
+			DELETE FROM images WHERE id = $1 AND owner = $2 RETURNING `+imageColumns+`
+		), n AS (
+			SELECT pg_notify($3, $4 || ' ' || id || ' ' || blob_key) FROM d
+		)
+		SELECT `+imageColumns+` FROM d, n`, id, owner, d.channel, d.origin)
+	if err != nil {
+		d.forgetEcho(id, echo)
+		return nil, err
+	}
+	d.report(img)
+	d.awaitEcho(qctx, id, echo)
+	return img, nil
 }
 
 func (db *DB) oneImage(ctx context.Context, sql string, args ...any) (*imaged.Image, error) {

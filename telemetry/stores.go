@@ -59,10 +59,15 @@ const (
 	blobs    = "blob"
 )
 
-// ImageStore records s's operations; s itself when t is nil.
+// ImageStore records s's operations; s itself when t is nil. The wrapper
+// is an imaged.DeletionFeed when s is one, so that the images service still
+// caches over it.
 func (t *Telemetry) ImageStore(s imaged.ImageStore) imaged.ImageStore {
 	if t == nil {
 		return s
+	}
+	if feed, ok := s.(imaged.DeletionFeed); ok {
+		return &feedImageStore{imageStore{s, t}, feed}
 	}
 	return &imageStore{s, t}
 }
@@ -70,6 +75,12 @@ func (t *Telemetry) ImageStore(s imaged.ImageStore) imaged.ImageStore {
 type imageStore struct {
 	imaged.ImageStore
 	t *Telemetry
+}
+
+// feedImageStore is an imageStore over a store that reports its deletions.
+type feedImageStore struct {
+	imageStore
+	imaged.DeletionFeed
 }
 
 func (s *imageStore) CreateImage(ctx context.Context, img *imaged.Image) error {
