@@ -1,6 +1,7 @@
 // Command bench measures imaged as a user runs it: it builds the real
 // binary, starts it as a child process on a loopback port with a fresh data
-// directory, and drives it over HTTP with an in-process load generator.
+// directory, and drives it over HTTP: with wrk for GET by id and delivery,
+// with an in-process load generator for the rest.
 // It is a program that prints figures, not a test: nothing it measures
 // passes or fails a build.
 //
@@ -25,10 +26,11 @@
 //  3. Starts imaged (default configuration, log level info, its output in a
 //     file), uploads one real image through the API and measures the size of
 //     a GET /api/images/{id} answer.
-//  4. GET: -c connections, each a goroutine with its own keep-alive client,
-//     send GET /api/images/{id} back to back for a -warmup, then for -d,
-//     with ids picked at random among the seeded images. It measures
-//     throughput, p50 and p99 latency and errors (any status but 200).
+//  4. GET: wrk -t2 -c{-c} (the Debian package; see getwrk.go) sends
+//     GET /api/images/{id} with ids picked at random among the seeded
+//     images and a real token, for a -warmup, then for -d with --latency.
+//     It measures throughput, p50 to p99, answers other than 2xx and the
+//     CPU per request of imaged (and of PostgreSQL).
 //  5. List (with -list): -list-c connections on GET /api/images (first page)
 //     and on the page that starts at 90% of the seeded images, reached by a
 //     cursor computed from the seeded data; p50, p99 and their ratio,
@@ -50,8 +52,9 @@
 //     end.
 //  7. Baseline: bench/baseline, a bare net/http server in a process of its
 //     own answering a constant application/json body of the same size, is
-//     driven with the GET load; every backend's GET figures are printed next
-//     to it with the ratio imaged/baseline.
+//     driven with the same wrk run; every backend's GET figures are printed
+//     next to it with the ratio imaged/baseline and the verdict on the
+//     target (>= 0.6 with p99 < 10 ms).
 //  8. Generation (SQLite), each figure at 1 and at 16 concurrent clients,
 //     each run a one-second warm-up then -gen-d, the work done back to
 //     back by each client:
@@ -88,7 +91,7 @@
 //
 // Flags:
 //
-//	-c N             concurrent connections of the GET load (64)
+//	-c N             concurrent connections of wrk on GET (64)
 //	-list-c N        concurrent connections of the listing load (16)
 //	-d DURATION      measured window of each load run (10s)
 //	-warmup DURATION load before each measured window, not counted (2s)

@@ -6,10 +6,6 @@ import (
 	"github.com/imaged/imaged"
 )
 
-// cacheSize bounds the images remembered by each index of the cache: a few
-// hundred bytes each, so a few MiB at most.
-const cacheSize = 16384
-
 // imageCache remembers images by one key: their blob key, for the public
 // byte URLs, or their id, for GET /api/images/{id}; both are looked up on
 // every request. It is used only over a store that is an
@@ -21,12 +17,15 @@ const cacheSize = 16384
 // every invalidation bumps epoch, and an image read from the store is kept
 // only if no invalidation happened since before it was read.
 type imageCache struct {
+	size  int // entries at most
 	mu    sync.RWMutex
 	m     map[string]*imaged.Image
 	epoch uint64
 }
 
-func newImageCache() *imageCache { return &imageCache{m: make(map[string]*imaged.Image)} }
+func newImageCache(size int) *imageCache {
+	return &imageCache{size: size, m: make(map[string]*imaged.Image)}
+}
 
 // get returns the cached image and, on a miss, the epoch to give put.
 func (c *imageCache) get(key string) (*imaged.Image, uint64) {
@@ -42,7 +41,7 @@ func (c *imageCache) put(key string, img *imaged.Image, epoch uint64) {
 	if c.epoch != epoch {
 		return
 	}
-	if len(c.m) >= cacheSize {
+	if len(c.m) >= c.size {
 		for k := range c.m { // map order: an arbitrary victim
 			delete(c.m, k)
 			break
@@ -75,8 +74,8 @@ type imageCaches struct {
 	byKey, byID *imageCache
 }
 
-func newImageCaches(feed imaged.DeletionFeed) *imageCaches {
-	c := &imageCaches{feed: feed, byKey: newImageCache(), byID: newImageCache()}
+func newImageCaches(feed imaged.DeletionFeed, size int) *imageCaches {
+	c := &imageCaches{feed: feed, byKey: newImageCache(size), byID: newImageCache(size)}
 	feed.OnImageDeleted(c.deleted)
 	return c
 }

@@ -33,7 +33,11 @@ const (
 	DefaultMaxPixels        = 50_000_000 // about 7070x7070
 	MaxPageSize             = 100
 	DefaultPageSize         = 20
-	maxFilenameRunes        = 255
+	// DefaultCacheSize is the default Config.CacheSize: about 400 bytes
+	// an image (more with generation details), so some 26 MB per cache
+	// when full.
+	DefaultCacheSize = 65536
+	maxFilenameRunes = 255
 )
 
 // Config bounds what the service accepts.
@@ -47,6 +51,11 @@ type Config struct {
 	// private parts (GPS position, serial numbers, location and contact
 	// fields: container.Scrub) are removed before the image is recorded.
 	KeepMetadata bool
+	// CacheSize bounds each of the caches of image metadata kept over a
+	// store that reports its deletions (imaged.DeletionFeed): by id, for
+	// Get, and by blob key, for the byte URLs. DefaultCacheSize if 0;
+	// negative turns them off.
+	CacheSize int
 }
 
 // Service stores and serves images.
@@ -76,8 +85,11 @@ func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service 
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger}
-	if feed, ok := images.(imaged.DeletionFeed); ok {
-		s.cache = newImageCaches(feed)
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	if feed, ok := images.(imaged.DeletionFeed); ok && cfg.CacheSize > 0 {
+		s.cache = newImageCaches(feed, cfg.CacheSize)
 	}
 	return s
 }

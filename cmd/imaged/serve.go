@@ -73,6 +73,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxFileSize:  cfg.MaxFileSize,
 		MaxPixels:    cfg.MaxPixels,
 		KeepMetadata: cfg.KeepMetadata,
+		CacheSize:    cacheSize(cfg.ImageCache),
 		Logger:       log,
 	})
 	provs, err := providers(getenv, log)
@@ -271,4 +272,13 @@ func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, l
 		srv.Handle(r.Pattern, r.Handler, false)
 	}
 	return nil
+}
+
+// cacheSize is images.Config.CacheSize for the image-cache setting, where 0
+// means off.
+func cacheSize(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
