@@ -38,6 +38,14 @@ const (
 	ERangeNotSatisfiable ErrorCode = "RANGE_NOT_SATISFIABLE"
 	// EHeadersTooLarge: the request's header fields exceed the limit.
 	EHeadersTooLarge ErrorCode = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+	// EImportRefused: an import URL (or a redirect it led to) points where
+	// the service may not go.
+	EImportRefused ErrorCode = "IMPORT_URL_REFUSED"
+	// EImportFailed: the import URL could not be fetched (no such host, no
+	// connection, an answer other than 2xx, the connection dropped).
+	EImportFailed ErrorCode = "IMPORT_FAILED"
+	// EImportTimeout: the import URL did not yield the whole file in time.
+	EImportTimeout ErrorCode = "IMPORT_TIMEOUT"
 )
 
 // Error is the application error. Its Message is safe to show to the caller;

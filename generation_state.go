@@ -93,8 +93,30 @@ type JobStore interface {
 	// ExtendJob moves the lease of a job worker still holds; an *Error with
 	// EConflict if the lease was lost.
 	ExtendJob(ctx context.Context, id, worker string, leaseUntil time.Time) error
+	// ListJobs returns one page of an owner's jobs, newest first: ordered by
+	// (CreatedAt, ID) descending, positioned after f.Cursor.
+	ListJobs(ctx context.Context, f JobFilter) (*JobPage, error)
 	// FinishJob records the outcome (Status, ImageIDs, ErrorCode,
 	// ErrorMessage) of a job worker holds; EConflict if the lease was lost.
 	// With Status JobQueued it hands an interrupted job back to the queue.
 	FinishJob(ctx context.Context, job *Job, worker string) error
+}
+
+// JobFilter selects one page of an owner's jobs.
+type JobFilter struct {
+	Owner  string
+	Status JobStatus // "" for any
+	Limit  int       // at least 1
+	// Cursor is the (CreatedAt, ID) of the last job of the previous page;
+	// nil for the first page.
+	Cursor *Cursor
+}
+
+// JobPage is one page of jobs.
+type JobPage struct {
+	Jobs []*Job
+	// TotalItems counts the owner's jobs of the filter's status, all pages,
+	// read with the page from one snapshot.
+	TotalItems int64
+	Next       *Cursor // the last job's position, nil on the last page
 }

@@ -46,6 +46,12 @@ type Generation struct {
 	Options map[string]string `json:"options,omitempty"`
 	// Usage is what the provider reported counting for the request.
 	Usage *Usage `json:"usage,omitempty"`
+	// The style fields of the request, as given: the provider saw them
+	// folded into its prompt (see the README, "Generation").
+	ArtStyle         string `json:"artStyle,omitempty"`
+	ArtDescription   string `json:"artDescription,omitempty"`
+	ThemeStyle       string `json:"themeStyle,omitempty"`
+	ThemeDescription string `json:"themeDescription,omitempty"`
 }
 
 // Provenance is what an image's bytes say of how it was made: the marks

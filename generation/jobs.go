@@ -63,6 +63,47 @@ func (s *Service) Job(ctx context.Context, owner, id string) (*JobView, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.view(ctx, job)
+}
+
+// Limits of a jobs listing.
+const (
+	DefaultJobPageSize = 20
+	MaxJobPageSize     = 100
+)
+
+// JobList is one page of an owner's jobs.
+type JobList struct {
+	Jobs  []*JobView
+	Total int64          // the owner's jobs of the filter's status, all pages
+	Next  *imaged.Cursor // nil on the last page
+}
+
+// Jobs lists f.Owner's jobs, newest first, each with its images.
+// f.Limit is DefaultJobPageSize when 0, at most MaxJobPageSize.
+func (s *Service) Jobs(ctx context.Context, f imaged.JobFilter) (*JobList, error) {
+	if f.Limit <= 0 {
+		f.Limit = DefaultJobPageSize
+	}
+	f.Limit = min(f.Limit, MaxJobPageSize)
+	page, err := s.jobs.ListJobs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := &JobList{Jobs: make([]*JobView, 0, len(page.Jobs)), Total: page.TotalItems, Next: page.Next}
+	for _, job := range page.Jobs {
+		v, err := s.view(ctx, job)
+		if err != nil {
+			return nil, err
+		}
+		out.Jobs = append(out.Jobs, v)
+	}
+	return out, nil
+}
+
+// view is job as the API shows it: its request and its images still stored.
+func (s *Service) view(ctx context.Context, job *imaged.Job) (*JobView, error) {
+	owner := job.Owner
 	v := &JobView{Job: job}
 	var p jobPayload
 	if json.Unmarshal(job.Request, &p) == nil {

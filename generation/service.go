@@ -207,6 +207,11 @@ func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imag
 			RevisedPrompt:  g.RevisedPrompt,
 			Options:        res.req.Options,
 			Usage:          g.Usage,
+			// Kept as given; the provider saw them folded into its prompt.
+			ArtStyle:         res.original.ArtStyle,
+			ArtDescription:   res.original.ArtDescription,
+			ThemeStyle:       res.original.ThemeStyle,
+			ThemeDescription: res.original.ThemeDescription,
 		}
 		img, err := s.store(ctx, owner, gen, g.Data)
 		if err != nil {

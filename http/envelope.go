@@ -39,6 +39,9 @@ var statuses = map[imaged.ErrorCode]int{
 	imaged.ERequestTimeout:      http.StatusRequestTimeout,
 	imaged.ERangeNotSatisfiable: http.StatusRequestedRangeNotSatisfiable,
 	imaged.EHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
+	imaged.EImportRefused:       http.StatusUnprocessableEntity,
+	imaged.EImportFailed:        http.StatusBadGateway,
+	imaged.EImportTimeout:       http.StatusGatewayTimeout,
 }
 
 // ErrorStatus returns the HTTP status for an application error code.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/imaged/imaged"
@@ -159,6 +161,58 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeData(w, http.StatusOK, "OK", s.jobJSON(r, job))
+}
+
+// handleListJobs lists the caller's jobs, newest first: ?status= (queued,
+// running, succeeded, failed), ?pageSize= (1-100, 20) and ?cursor= (the
+// signed nextCursor of the previous page).
+func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
+	owner := imaged.OwnerFrom(r.Context())
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, r, imaged.Errorf(imaged.EValidation, "The query string is malformed (an invalid percent-escape or a semicolon)"))
+		return
+	}
+	f := imaged.JobFilter{Owner: owner, Limit: generation.DefaultJobPageSize}
+	switch st := imaged.JobStatus(q.Get("status")); st {
+	case "", imaged.JobQueued, imaged.JobRunning, imaged.JobSucceeded, imaged.JobFailed:
+		f.Status = st
+	default:
+		writeError(w, r, imaged.Errorf(imaged.EValidation, "status must be queued, running, succeeded or failed"))
+		return
+	}
+	if v := q.Get("pageSize"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > generation.MaxJobPageSize {
+			writeError(w, r, imaged.Errorf(imaged.EValidation, "pageSize must be a whole number from 1 to %d", generation.MaxJobPageSize))
+			return
+		}
+		f.Limit = n
+	}
+	current := 1
+	if c := q.Get("cursor"); c != "" {
+		if f.Cursor, err = s.decodeCursor(owner, c); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		current = max(f.Cursor.Page, 1)
+	}
+	list, err := s.gen.Jobs(r.Context(), f)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	data := make([]jobJSON, len(list.Jobs))
+	for i, v := range list.Jobs {
+		data[i] = s.jobJSON(r, v)
+	}
+	p := &pagination{CurrentPage: current, PageSize: f.Limit, TotalItems: list.Total, TotalPages: totalPages(list.Total, f.Limit)}
+	if list.Next != nil {
+		list.Next.Page = current + 1
+		c := s.encodeCursor(owner, list.Next)
+		p.NextCursor = &c
+	}
+	writeJSON(w, http.StatusOK, successBody{Success: true, Code: http.StatusOK, Message: "OK", Data: data, Pagination: p})
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {

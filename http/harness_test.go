@@ -14,6 +14,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/textproto"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,7 @@ type options struct {
 	genTimeout  time.Duration
 	maxAttempts int
 	cors        *CORS
+	importAllow []netip.Prefix
 }
 
 // harness is the whole service over real stores: SQLite in a temporary
@@ -127,7 +129,7 @@ func newHarness(t *testing.T, o options) *harness {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := &harness{doc: loadDoc(t), db: db, blobs: blobs, logs: logs,
 		imgClock: newClock(start, time.Second), genClock: newClock(start, 0)}
-	h.images = images.New(db, blobs, images.Config{MaxFileSize: o.maxFileSize, Now: h.imgClock.Now, Logger: log})
+	h.images = images.New(db, blobs, images.Config{MaxFileSize: o.maxFileSize, Now: h.imgClock.Now, Logger: log, ImportAllow: o.importAllow})
 	creds, err := provenance.DevelopmentCredentials(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,11 @@ type imageJSON struct {
 
 	Options map[string]string `json:"options,omitempty"`
 	Usage   *imaged.Usage     `json:"usage,omitempty"`
+
+	ArtStyle         string `json:"artStyle,omitempty"`
+	ArtDescription   string `json:"artDescription,omitempty"`
+	ThemeStyle       string `json:"themeStyle,omitempty"`
+	ThemeDescription string `json:"themeDescription,omitempty"`
 }
 
 func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
@@ -66,6 +71,8 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 		j.Prompt, j.NegativePrompt, j.Model, j.Provider = g.Prompt, g.NegativePrompt, g.Model, g.Provider
 		j.AspectRatio, j.Seed, j.RevisedPrompt = g.AspectRatio, g.Seed, g.RevisedPrompt
 		j.Options, j.Usage = g.Options, g.Usage
+		j.ArtStyle, j.ArtDescription = g.ArtStyle, g.ArtDescription
+		j.ThemeStyle, j.ThemeDescription = g.ThemeStyle, g.ThemeDescription
 	}
 	return j
 }

@@ -135,6 +135,11 @@ func (s *Server) routes() {
 	s.Handle("DELETE /api/media/{id}", s.handleDeleteImage, true)
 	s.Handle("POST /api/media/upload", s.handleUpload, true)
 	s.Handle("POST /api/media/upload-multiple", s.handleUploadMultiple, true)
+	if s.idem != nil {
+		s.Handle("POST /api/media/import", s.idempotent(false, s.handleImport), true)
+	} else {
+		s.Handle("POST /api/media/import", s.handleImport, true)
+	}
 
 	s.Handle("GET /cdn/{key}", s.handleBlob, false)
 
@@ -142,6 +147,7 @@ func (s *Server) routes() {
 		s.Handle("GET /api/images/models", s.handleModels, true)
 		s.Handle("POST /api/images/generate", s.idempotent(false, s.handleGenerate), true)
 		s.Handle("POST /api/images/generate-with-idempotency", s.idempotent(true, s.handleGenerate), true)
+		s.Handle("GET /api/images/generations", s.handleListJobs, true)
 		s.Handle("GET /api/images/generations/{jobId}", s.handleGetJob, true)
 	}
 

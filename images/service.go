@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/container"
+	"github.com/imaged/imaged/outbound"
 	"github.com/imaged/imaged/provenance"
 )
 
@@ -56,6 +58,12 @@ type Config struct {
 	// Get, and by blob key, for the byte URLs. DefaultCacheSize if 0;
 	// negative turns them off.
 	CacheSize int
+	// ImportAllow lists the non-public addresses that imports by URL may
+	// reach (IMAGED_OUTBOUND_ALLOW); none by default.
+	ImportAllow []netip.Prefix
+	// ImportTimeout bounds an import by URL, from the request to the last
+	// byte; DefaultImportTimeout if 0.
+	ImportTimeout time.Duration
 }
 
 // Service stores and serves images.
@@ -65,6 +73,7 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	cache  *imageCaches // nil unless the store reports its deletions
+	fetch  *outbound.Client
 }
 
 // New returns a Service over the given stores.
@@ -84,10 +93,13 @@ func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger}
+	if cfg.ImportTimeout <= 0 {
+		cfg.ImportTimeout = DefaultImportTimeout
+	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
+	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger, fetch: importClient(cfg)}
 	if feed, ok := images.(imaged.DeletionFeed); ok && cfg.CacheSize > 0 {
 		s.cache = newImageCaches(feed, cfg.CacheSize)
 	}

@@ -244,6 +244,10 @@ func (c *Client) control(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
+// ErrNoSuchHost is what errors.Is finds in the error of a request whose
+// host name did not resolve.
+var ErrNoSuchHost = errors.New("outbound: the host name does not resolve")
+
 // lookupError is a name that did not resolve; it names the host the user gave
 // and nothing the resolver said.
 type lookupError struct {
@@ -251,8 +255,9 @@ type lookupError struct {
 	err  error
 }
 
-func (e *lookupError) Error() string { return fmt.Sprintf("outbound: cannot resolve %q", e.host) }
-func (e *lookupError) Unwrap() error { return e.err }
+func (e *lookupError) Error() string        { return fmt.Sprintf("outbound: cannot resolve %q", e.host) }
+func (e *lookupError) Unwrap() error        { return e.err }
+func (e *lookupError) Is(target error) bool { return target == ErrNoSuchHost }
 
 // limitedBody fails with a *RefusedError once more than left bytes were read.
 type limitedBody struct {

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/imaged/imaged"
@@ -162,4 +164,63 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// ListJobs returns one page of f.Owner's jobs, newest first, through
+// jobs_owner_created or jobs_owner_status_created (migration 0004): a page
+// costs the same at any depth; the count walks the owner's index entries.
+func (db *DB) ListJobs(ctx context.Context, f imaged.JobFilter) (*imaged.JobPage, error) {
+	limit := max(f.Limit, 1)
+	where := ` WHERE owner = $1`
+	args := []any{f.Owner}
+	if f.Status != "" {
+		args = append(args, string(f.Status))
+		where += fmt.Sprintf(` AND status = $%d`, len(args))
+	}
+	countSQL := `SELECT count(*) FROM jobs` + where
+	countArgs := slices.Clone(args)
+	if f.Cursor != nil {
+		args = append(args, f.Cursor.CreatedAt, f.Cursor.ID)
+		where += fmt.Sprintf(` AND (created_at, id) < ($%d, $%d)`, len(args)-1, len(args))
+	}
+	// One more than a page tells whether another page follows.
+	listSQL := fmt.Sprintf(`SELECT %s FROM jobs%s ORDER BY created_at DESC, id DESC LIMIT %d`, jobColumns, where, limit+1)
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	// The count and the page read one snapshot, in one round trip.
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
+	b.Queue(countSQL, countArgs...)
+	b.Queue(listSQL, args...)
+	b.Queue(`COMMIT`)
+	res := db.pool.SendBatch(ctx, b)
+	defer res.Close()
+	page := &imaged.JobPage{Jobs: []*imaged.Job{}}
+	if _, err := res.Exec(); err != nil {
+		return nil, wrap(err)
+	}
+	if err := res.QueryRow().Scan(&page.TotalItems); err != nil {
+		return nil, wrap(err)
+	}
+	rows, err := res.Query()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*imaged.Job, error) { return scanJob(r) })
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if len(jobs) > limit {
+		jobs = jobs[:limit]
+		last := jobs[limit-1]
+		page.Next = &imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	page.Jobs = append(page.Jobs, jobs...)
+	if _, err := res.Exec(); err != nil {
+		return nil, wrap(err)
+	}
+	if err := res.Close(); err != nil {
+		return nil, wrap(err)
+	}
+	return page, nil
 }

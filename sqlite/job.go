@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/imaged/imaged"
@@ -176,4 +178,54 @@ func scanJob(row interface{ Scan(...any) error }) (*imaged.Job, error) {
 	job.CreatedAt = fromMicros(createdAt)
 	job.UpdatedAt = fromMicros(updatedAt)
 	return &job, nil
+}
+
+// ListJobs returns one page of f.Owner's jobs, newest first, through
+// jobs_owner_created or jobs_owner_status_created (migration 0004): a page
+// costs the same at any depth; the count walks the owner's index entries.
+func (db *DB) ListJobs(ctx context.Context, f imaged.JobFilter) (*imaged.JobPage, error) {
+	limit := max(f.Limit, 1)
+	where := ` WHERE owner = ?`
+	args := []any{f.Owner}
+	if f.Status != "" {
+		where += ` AND status = ?`
+		args = append(args, string(f.Status))
+	}
+	countArgs := slices.Clone(args)
+	if f.Cursor != nil {
+		where += ` AND (created_at, id) < (?, ?)`
+		args = append(args, micros(f.Cursor.CreatedAt), f.Cursor.ID)
+	}
+	args = append(args, limit+1) // one more tells whether a page follows
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, wrap("list jobs", err)
+	}
+	defer tx.Rollback()
+	page := &imaged.JobPage{Jobs: []*imaged.Job{}}
+	countWhere, _, _ := strings.Cut(where, ` AND (created_at`)
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs`+countWhere, countArgs...).Scan(&page.TotalItems); err != nil {
+		return nil, wrap("list jobs", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs`+where+` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, wrap("list jobs", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		job, err := scanJob(rows)
+		if err != nil {
+			return nil, wrap("list jobs", err)
+		}
+		page.Jobs = append(page.Jobs, job)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list jobs", err)
+	}
+	if len(page.Jobs) > limit {
+		page.Jobs = page.Jobs[:limit]
+		last := page.Jobs[limit-1]
+		page.Next = &imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	return page, nil
 }

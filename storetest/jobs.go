@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -323,6 +324,92 @@ func testJobs(t *testing.T, open func(t *testing.T) Stores) {
 			if len(ws) != 1 {
 				t.Errorf("job %s claimed by %v", id, ws)
 			}
+		}
+	})
+
+	t.Run("list_newest_first_with_cursor_and_status", func(t *testing.T) {
+		s := open(t).Jobs
+		// Five jobs of alice, two at the same instant (the id breaks the
+		// tie), one of bob in between; two of alice's run, one finished.
+		var alice []*imaged.Job
+		for _, d := range []time.Duration{0, time.Second, time.Second, 2 * time.Second, 3 * time.Second} {
+			alice = append(alice, newJob("alice", t0.Add(d)))
+		}
+		create(t, s, alice...)
+		create(t, s, newJob("bob", t0.Add(1500*time.Millisecond)))
+		claimed := claim(t, s, "w1", t0.Add(time.Minute), t0.Add(time.Hour)) // alice[0], the oldest
+		claimed.Status, claimed.ImageIDs = imaged.JobSucceeded, []string{imaged.NewID()}
+		claimed.UpdatedAt = t0.Add(2 * time.Minute)
+		if err := s.FinishJob(t.Context(), claimed, "w1"); err != nil {
+			t.Fatalf("FinishJob: %v", err)
+		}
+		claim(t, s, "w1", t0.Add(time.Minute), t0.Add(time.Hour)) // alice[1] or alice[2]
+
+		want := slices.Clone(alice)
+		slices.SortFunc(want, func(a, b *imaged.Job) int { // newest first
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(b.ID, a.ID)
+		})
+		var got []*imaged.Job
+		var cursor *imaged.Cursor
+		for page := 0; ; page++ {
+			p, err := s.ListJobs(t.Context(), imaged.JobFilter{Owner: "alice", Limit: 2, Cursor: cursor})
+			if err != nil {
+				t.Fatalf("ListJobs: %v", err)
+			}
+			if len(p.Jobs) > 2 {
+				t.Fatalf("page %d holds %d jobs, limit 2", page, len(p.Jobs))
+			}
+			if p.TotalItems != int64(len(alice)) {
+				t.Errorf("page %d: TotalItems %d, want %d", page, p.TotalItems, len(alice))
+			}
+			got = append(got, p.Jobs...)
+			if p.Next == nil {
+				break
+			}
+			last := p.Jobs[len(p.Jobs)-1]
+			if !p.Next.CreatedAt.Equal(last.CreatedAt) || p.Next.ID != last.ID {
+				t.Errorf("Next = %v, want the last job's (%v, %s)", p.Next, last.CreatedAt, last.ID)
+			}
+			if page > len(alice) {
+				t.Fatal("the listing does not end")
+			}
+			cursor = p.Next
+		}
+		if len(got) != len(want) {
+			t.Fatalf("listed %d jobs, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i].ID != want[i].ID {
+				t.Errorf("job %d: %s, want %s", i, got[i].ID, want[i].ID)
+			}
+		}
+		// The listed job is the stored one, field by field.
+		for _, j := range got {
+			if j.ID == claimed.ID {
+				report(t, "listed finished job", diffJob(j, find(t, s, "alice", j.ID)))
+			}
+		}
+
+		for status, n := range map[imaged.JobStatus]int{imaged.JobQueued: 3, imaged.JobRunning: 1, imaged.JobSucceeded: 1, imaged.JobFailed: 0} {
+			p, err := s.ListJobs(t.Context(), imaged.JobFilter{Owner: "alice", Status: status, Limit: 10})
+			if err != nil {
+				t.Fatalf("ListJobs(%s): %v", status, err)
+			}
+			if len(p.Jobs) != n || p.Next != nil || p.TotalItems != int64(n) {
+				t.Errorf("%s: %d jobs (total %d, next %v), want %d and no next", status, len(p.Jobs), p.TotalItems, p.Next, n)
+			}
+			for _, j := range p.Jobs {
+				if j.Status != status || j.Owner != "alice" {
+					t.Errorf("%s listing holds a %s job of %s", status, j.Status, j.Owner)
+				}
+			}
+		}
+		p, err := s.ListJobs(t.Context(), imaged.JobFilter{Owner: "carol", Limit: 10})
+		if err != nil || p.Jobs == nil || len(p.Jobs) != 0 || p.Next != nil {
+			t.Errorf("an owner without jobs: %v, %v; want an empty, non-nil page", p, err)
 		}
 	})
 }

@@ -40,6 +40,9 @@ type Config struct {
 	OIDCClientID string
 	// OIDCScopes are asked for; "openid" when empty.
 	OIDCScopes []string
+	// OIDCAudience, when set, is sent as the authorization request's
+	// "audience" parameter (Ory Hydra, Auth0: the access token's aud).
+	OIDCAudience string
 	// DevToken, when set, mints the development token the service printed
 	// at start; the page offers it to loopback visitors only. Set it only
 	// where the service generated its own secret (the embedded default).
@@ -132,7 +135,8 @@ func New(cfg Config) (*Page, error) {
 	}
 	doc := map[string]any{"devToken": cfg.DevToken != nil, "oidc": nil}
 	if cfg.OIDCIssuer != "" {
-		doc["oidc"] = map[string]any{"issuer": strings.TrimRight(cfg.OIDCIssuer, "/"), "clientId": cfg.OIDCClientID, "scope": strings.Join(scopes, " ")}
+		doc["oidc"] = map[string]any{"issuer": strings.TrimRight(cfg.OIDCIssuer, "/"), "clientId": cfg.OIDCClientID,
+			"scope": strings.Join(scopes, " "), "audience": cfg.OIDCAudience}
 	}
 	p.config, _ = json.Marshal(doc)
 	return p, nil

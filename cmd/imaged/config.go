@@ -50,12 +50,14 @@ type config struct {
 	DefaultProvider   string
 
 	OutboundAllow []netip.Prefix
+	ImportTimeout time.Duration
 
 	// The gallery page and other origins' pages.
 	CORSOrigins     string
 	OIDCIssuer      string
 	OIDCClientID    string
 	OIDCScopes      string
+	OIDCAudience    string
 	C2PA            bool
 	C2PACertFile    string
 	C2PAKeyFile     string
@@ -167,6 +169,7 @@ var settings = []setting{
 	{"oidc-issuer", "IMAGED_OIDC_ISSUER", "", "OpenID provider the gallery page signs in with (authorization code + PKCE); needs IMAGED_OIDC_CLIENT_ID and IMAGED_JWKS_URL", str(func(c *config) *string { return &c.OIDCIssuer })},
 	{"oidc-client-id", "IMAGED_OIDC_CLIENT_ID", "", "the page's client id at the OpenID provider (a public client; redirect URI: the service's base URL + /)", str(func(c *config) *string { return &c.OIDCClientID })},
 	{"oidc-scopes", "IMAGED_OIDC_SCOPES", "openid", "scopes the page asks the OpenID provider for, space-separated", str(func(c *config) *string { return &c.OIDCScopes })},
+	{"oidc-audience", "IMAGED_OIDC_AUDIENCE", "", "audience the gallery asks the OpenID provider for (the authorization request's audience parameter: Ory Hydra, Auth0); pair it with IMAGED_JWT_AUDIENCE", str(func(c *config) *string { return &c.OIDCAudience })},
 	{"c2pa", "IMAGED_C2PA", "on", "on or off: sign generated images with C2PA Content Credentials (the XMP mark is written either way)", func(c *config, v string) error {
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "on", "true", "1":
@@ -189,6 +192,7 @@ var settings = []setting{
 		c.OutboundAllow, err = outbound.ParseAllow(v)
 		return err
 	}},
+	{"import-timeout", "IMAGED_IMPORT_TIMEOUT", "60s", "longest an import by URL may take, from the request to the last byte", duration("import-timeout", func(c *config) *time.Duration { return &c.ImportTimeout })},
 }
 
 // newFlagSet declares the named settings (all when names is empty) as flags

@@ -70,11 +70,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Info("exporting traces over OTLP/HTTP")
 	}
 	imgs := images.New(tel.ImageStore(b.db), tel.BlobStore(b.blobs), images.Config{
-		MaxFileSize:  cfg.MaxFileSize,
-		MaxPixels:    cfg.MaxPixels,
-		KeepMetadata: cfg.KeepMetadata,
-		CacheSize:    cacheSize(cfg.ImageCache),
-		Logger:       log,
+		MaxFileSize:   cfg.MaxFileSize,
+		MaxPixels:     cfg.MaxPixels,
+		KeepMetadata:  cfg.KeepMetadata,
+		CacheSize:     cacheSize(cfg.ImageCache),
+		ImportAllow:   cfg.OutboundAllow,
+		ImportTimeout: cfg.ImportTimeout,
+		Logger:        log,
 	})
 	provs, err := providers(getenv, log)
 	if err != nil {
@@ -254,7 +256,8 @@ func mintDevToken(secret []byte) (string, error) {
 
 // mountPage adds the gallery page's routes to the server.
 func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
-	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes)}
+	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes),
+		OIDCAudience: cfg.OIDCAudience}
 	if cfg.PublicURL != "" {
 		wc.ImageOrigins = []string{cfg.PublicURL}
 	}

@@ -71,14 +71,37 @@ try {
     figures.timeline = await page.evaluate(() => performance.getEntriesByType("resource")
       .filter((r) => r.initiatorType !== "img").map((r) => `${new URL(r.name).pathname} ${Math.round(r.startTime)}-${Math.round(r.responseEnd)}`));
   } else if (mode === "oidc") {
+    // OpenID Connect against Hydra: the Go test seeded one image, harbour.png.
+    const signInOIDC = async () => {
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
+      await page.waitForURL((u) => u.toString().startsWith(base + "/"), { timeout: 30000, waitUntil: "load" });
+      await page.getByRole("heading", { name: "Your images" }).waitFor({ timeout: 30000 });
+      await page.getByRole("img", { name: "harbour.png" }).waitFor();
+      check(page.url() === base + "/", "the address keeps the code after sign-in: " + page.url());
+      check((await page.locator("#count").textContent()).startsWith("1 image"), "count: " + await page.locator("#count").textContent());
+    };
     await page.goto(base + "/");
-    await page.getByRole("button", { name: "Sign in", exact: true }).click();
-    await page.waitForURL((u) => u.toString().startsWith(base + "/"), { timeout: 30000, waitUntil: "load" });
-    await page.getByRole("heading", { name: "Your images" }).waitFor({ timeout: 30000 });
+    await signInOIDC();
+    await page.screenshot({ path: path.join(shots, "oidc-signed-in.png") });
     figures.oidcCount = await page.locator("#count").textContent();
+
+    // A new sign-in in the same browser (the tab's token forgotten):
+    // Hydra's session lets it through without a login.
+    await page.evaluate(() => sessionStorage.removeItem("imaged.token"));
+    await page.reload();
+    await signInOIDC();
+
+    // Sign out: the token goes, and so does Hydra's session.
     await page.getByRole("button", { name: "Sign out" }).click();
-    await page.getByRole("button", { name: "Sign in", exact: true }).waitFor();
+    await page.getByText("Signed out, at the identity provider too.").waitFor({ timeout: 30000 });
+    check(page.url() === base + "/", "the address after sign-out: " + page.url());
     check(await page.evaluate(() => sessionStorage.getItem("imaged.token")) === null, "sign out left the token");
+    check(await page.evaluate(() => sessionStorage.getItem("imaged.oidc.idToken")) === null, "sign out left the ID token");
+    check(await page.locator("#grid img").count() === 0 || !(await page.locator("#app-view").isVisible()), "images still shown after sign-out");
+
+    // The next sign-in goes through the login step again (the Go test
+    // checks it with the login app).
+    await signInOIDC();
   } else {
     // Sign in with a token; the empty state tells what to do.
     await signIn(page, token);
