@@ -49,9 +49,10 @@ type deletions struct {
 	started bool
 	echoes  map[string]chan struct{} // by image id: DeleteImage calls waiting for their notification
 
-	live   atomic.Bool
-	cancel context.CancelFunc
-	done   chan struct{}
+	live      atomic.Bool
+	firstLive chan struct{} // closed when listening for the first time
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // channelFor names the notification channel of schema: an identifier of at
@@ -64,23 +65,37 @@ func channelFor(schema string) string {
 func newDeletions(schema string) *deletions {
 	var b [8]byte
 	rand.Read(b[:])
-	return &deletions{origin: hex.EncodeToString(b[:]), channel: channelFor(schema), echoes: map[string]chan struct{}{}}
+	return &deletions{origin: hex.EncodeToString(b[:]), channel: channelFor(schema),
+		echoes: map[string]chan struct{}{}, firstLive: make(chan struct{})}
 }
 
 // OnImageDeleted makes DB an imaged.DeletionFeed: fn hears of every image
 // deleted in this schema, by this process (with the whole image, before
 // DeleteImage returns) or by another (with its ID and BlobKey, as soon as
-// the notification arrives). The first call starts listening.
+// the notification arrives). The first call starts listening, and waits
+// for it (up to the query timeout), so that a replica starts serving with
+// its feed up: until it is, DeleteImage cannot wait for its notification
+// to reach the others.
 func (db *DB) OnImageDeleted(fn func(*imaged.Image)) {
 	d := db.deletions
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.fns = append(d.fns, fn)
-	if !d.started {
+	start := !d.started
+	if start {
 		d.started = true
 		ctx, cancel := context.WithCancel(context.Background())
 		d.cancel, d.done = cancel, make(chan struct{})
 		go db.listen(ctx)
+	}
+	d.mu.Unlock()
+	if start {
+		t := time.NewTimer(db.queryTimeout)
+		defer t.Stop()
+		select {
+		case <-d.firstLive:
+		case <-t.C:
+			slog.Warn("postgres: not listening for image deletions yet; caches stay off until it works", "after", db.queryTimeout)
+		}
 	}
 }
 
@@ -153,7 +168,13 @@ func (db *DB) listenOnce(ctx context.Context) error {
 	// Whatever was deleted before this point and not heard is forgotten,
 	// then everything is heard.
 	d.report(nil)
-	d.live.Store(true)
+	if !d.live.Swap(true) {
+		select {
+		case <-d.firstLive:
+		default:
+			close(d.firstLive)
+		}
+	}
 	slog.Debug("postgres: listening for image deletions", "channel", d.channel)
 	for {
 		n, err := conn.WaitForNotification(ctx)

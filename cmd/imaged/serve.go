@@ -97,10 +97,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Workers:         cfg.Workers,
 		JobLease:        cfg.JobLease,
 		Marker:          marker,
+		Observer:        tel,
 		Logger:          log,
 	})
 	if err != nil {
 		return err
+	}
+	if q, ok := b.db.(telemetry.QueueStats); ok {
+		tel.WatchQueue(q)
 	}
 	workers := gen.StartWorkers(ctx)
 	defer workers.Stop(cfg.ShutdownTimeout)
