@@ -36,6 +36,8 @@ const (
 	ERequestTimeout ErrorCode = "REQUEST_TIMEOUT"
 	// ERangeNotSatisfiable: no range of a Range header lies within the bytes.
 	ERangeNotSatisfiable ErrorCode = "RANGE_NOT_SATISFIABLE"
+	// EEditUnsupported: the model asked for cannot edit images.
+	EEditUnsupported ErrorCode = "EDIT_NOT_SUPPORTED"
 	// EHeadersTooLarge: the request's header fields exceed the limit.
 	EHeadersTooLarge ErrorCode = "REQUEST_HEADER_FIELDS_TOO_LARGE"
 	// EImportRefused: an import URL (or a redirect it led to) points where

@@ -100,8 +100,10 @@
 //	                 (default $IMAGED_BENCH_DATABASE_URL)
 //	-deep N          position of the PostgreSQL listing's deep page (1000000)
 //	-only WHAT       run one benchmark only: get, list, gen, upload,
-//	                 provenance or delivery (delivery.go; it runs only when
-//	                 asked, and needs wrk and nginx)
+//	                 provenance, validation (validation.go: upload
+//	                 validation throughput against io.Copy, in process) or
+//	                 delivery (delivery.go; it runs only when asked, and
+//	                 needs wrk and nginx)
 //	-delivery-rounds N  wrk rounds per file in the delivery benchmark (2)
 //	-list            also run the listing benchmark (first page vs deep page)
 //	-skip-upload     skip the upload memory test
@@ -221,7 +223,7 @@ func main() {
 	flag.IntVar(&o.deep, "deep", 1000000, "position of the deep page of the PostgreSQL listing")
 	flag.StringVar(&o.dbURL, "database-url", os.Getenv("IMAGED_BENCH_DATABASE_URL"),
 		"also measure imaged on this PostgreSQL database (`postgres://...`; default $IMAGED_BENCH_DATABASE_URL)")
-	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process) or delivery (runs only when asked; needs wrk and nginx)")
+	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), validation (upload validation throughput, in process) or delivery (runs only when asked; needs wrk and nginx)")
 	flag.IntVar(&o.deliveryRounds, "delivery-rounds", 2, "rounds of wrk per file in the delivery benchmark, imaged then nginx each round")
 	flag.BoolVar(&o.list, "list", false, "also run the listing benchmark (first page vs a deep page; default true with -database-url)")
 	flag.BoolVar(&o.skipUpload, "skip-upload", false, "skip the upload memory test")
@@ -252,10 +254,10 @@ func main() {
 func (o *options) check() error {
 	switch o.only {
 	case "":
-	case "get", "list", "gen", "upload", "provenance", "delivery":
+	case "get", "list", "gen", "upload", "provenance", "validation", "delivery":
 		o.list = o.list || o.only == "list"
 	default:
-		return fmt.Errorf("-only must be get, list, gen, upload, provenance or delivery, got %q", o.only)
+		return fmt.Errorf("-only must be get, list, gen, upload, provenance, validation or delivery, got %q", o.only)
 	}
 	if o.conns < 1 || o.listConns < 1 || o.dur <= 0 || o.genDur <= 0 || o.warmup < 0 || o.uploads < 1 {
 		return fmt.Errorf("-c, -list-c and -uploads must be positive, -d and -gen-d positive, -warmup not negative")
@@ -328,8 +330,11 @@ type backendRun struct {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	if o.only == "provenance" {
+	switch o.only {
+	case "provenance":
 		return measureProvenance(ctx, os.Stdout)
+	case "validation":
+		return measureValidation(ctx, os.Stdout)
 	}
 	b := &bench{o: o, tokens: map[string]string{}, report: os.Stdout}
 	if b.root, err = moduleRoot(ctx); err != nil {

@@ -32,6 +32,7 @@ var statuses = map[imaged.ErrorCode]int{
 	imaged.EIdempotencyMismatch: http.StatusUnprocessableEntity,
 	imaged.EIdempotencyBusy:     http.StatusConflict,
 	imaged.EContentPolicy:       http.StatusBadRequest,
+	imaged.EEditUnsupported:     http.StatusBadRequest,
 	imaged.EGenerationTimeout:   http.StatusGatewayTimeout,
 	imaged.EJobNotFound:         http.StatusNotFound,
 	imaged.EUnavailable:         http.StatusServiceUnavailable,

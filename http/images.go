@@ -46,10 +46,15 @@ type imageJSON struct {
 	Options map[string]string `json:"options,omitempty"`
 	Usage   *imaged.Usage     `json:"usage,omitempty"`
 
-	ArtStyle         string `json:"artStyle,omitempty"`
-	ArtDescription   string `json:"artDescription,omitempty"`
-	ThemeStyle       string `json:"themeStyle,omitempty"`
-	ThemeDescription string `json:"themeDescription,omitempty"`
+	// ParentID is the image an edit was made from; Strength and MaskID
+	// what the edit asked for.
+	ParentID         string   `json:"parentId,omitempty"`
+	Strength         *float64 `json:"strength,omitempty"`
+	MaskID           string   `json:"maskId,omitempty"`
+	ArtStyle         string   `json:"artStyle,omitempty"`
+	ArtDescription   string   `json:"artDescription,omitempty"`
+	ThemeStyle       string   `json:"themeStyle,omitempty"`
+	ThemeDescription string   `json:"themeDescription,omitempty"`
 }
 
 func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
@@ -66,11 +71,13 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 		SHA256:           img.SHA256,
 		Source:           string(img.Source),
 		Provenance:       img.Provenance,
+		ParentID:         img.ParentID,
 	}
 	if g := img.Generation; g != nil {
 		j.Prompt, j.NegativePrompt, j.Model, j.Provider = g.Prompt, g.NegativePrompt, g.Model, g.Provider
 		j.AspectRatio, j.Seed, j.RevisedPrompt = g.AspectRatio, g.Seed, g.RevisedPrompt
 		j.Options, j.Usage = g.Options, g.Usage
+		j.Strength, j.MaskID = g.Strength, g.MaskID
 		j.ArtStyle, j.ArtDescription = g.ArtStyle, g.ArtDescription
 		j.ThemeStyle, j.ThemeDescription = g.ThemeStyle, g.ThemeDescription
 	}
@@ -194,10 +201,10 @@ func (s *Server) parseListQuery(r *http.Request, owner string) (imaged.ImageFilt
 		return f, imaged.Errorf(imaged.EValidation, "sort must be asc or desc")
 	}
 	switch v := q.Get("source"); v {
-	case "", string(imaged.SourceUpload), string(imaged.SourceGeneration):
+	case "", string(imaged.SourceUpload), string(imaged.SourceGeneration), string(imaged.SourceEdit):
 		f.Source = imaged.Source(v)
 	default:
-		return f, imaged.Errorf(imaged.EValidation, "source must be upload or generation")
+		return f, imaged.Errorf(imaged.EValidation, "source must be upload, generation or edit")
 	}
 	f.Search = q.Get("search")
 	if len(f.Search) > 255 {

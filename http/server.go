@@ -149,6 +149,7 @@ func (s *Server) routes() {
 		s.Handle("POST /api/images/generate-with-idempotency", s.idempotent(true, s.handleGenerate), true)
 		s.Handle("GET /api/images/generations", s.handleListJobs, true)
 		s.Handle("GET /api/images/generations/{jobId}", s.handleGetJob, true)
+		s.Handle("POST /api/images/{id}/edit", s.idempotentUpTo(false, s.editBodyLimit(), s.handleEdit), true)
 	}
 
 	s.mux.HandleFunc("/", s.handleUnmatched)

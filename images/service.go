@@ -58,6 +58,11 @@ type Config struct {
 	// Get, and by blob key, for the byte URLs. DefaultCacheSize if 0;
 	// negative turns them off.
 	CacheSize int
+	// Marker, when it signs, lets uploads that carry a C2PA manifest lose
+	// their private metadata too: the cleaned file is signed again, the
+	// uploaded manifest its parent ingredient (see rewriteSigned). Without
+	// it they are stored as sent.
+	Marker *provenance.Marker
 	// ImportAllow lists the non-public addresses that imports by URL may
 	// reach (IMAGED_OUTBOUND_ALLOW); none by default.
 	ImportAllow []netip.Prefix
@@ -74,6 +79,9 @@ type Service struct {
 	log    *slog.Logger
 	cache  *imageCaches // nil unless the store reports its deletions
 	fetch  *outbound.Client
+	// resigning bounds the uploads signed again at once: each holds its
+	// file in memory a few times over.
+	resigning chan struct{}
 }
 
 // New returns a Service over the given stores.
@@ -99,7 +107,7 @@ func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service 
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
-	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger, fetch: importClient(cfg)}
+	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger, fetch: importClient(cfg), resigning: make(chan struct{}, 2)}
 	if feed, ok := images.(imaged.DeletionFeed); ok && cfg.CacheSize > 0 {
 		s.cache = newImageCaches(feed, cfg.CacheSize)
 	}
@@ -115,6 +123,8 @@ type NewImage struct {
 	Filename   string // as the client sent it; "" for a generated name
 	Source     imaged.Source
 	Generation *imaged.Generation
+	// ParentID is the image an edit was made from.
+	ParentID string
 	// Provenance is what the bytes say of their origin, when the caller
 	// knows it (the generation service marks what it stores).
 	Provenance *imaged.Provenance
@@ -130,7 +140,7 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		return nil, imaged.Errorf(imaged.EUnauthorized, "Missing or invalid bearer token")
 	}
 	limit := s.cfg.MaxFileSize
-	if n.Source == imaged.SourceGeneration {
+	if n.Source == imaged.SourceGeneration || n.Source == imaged.SourceEdit {
 		limit = s.cfg.MaxGenerated
 	}
 	limited := &limitReader{r: r, left: limit, max: limit}
@@ -153,6 +163,7 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		BlobKey:    imaged.NewBlobKey(format.Ext()),
 		Source:     n.Source,
 		Generation: n.Generation,
+		ParentID:   n.ParentID,
 		Provenance: n.Provenance,
 		CreatedAt:  now,
 		UpdatedAt:  now,
@@ -196,6 +207,12 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 			if err := s.rewrite(ctx, img, format, edits); err != nil {
 				return nil, err
 			}
+		} else if s.resigns() && container.HasC2PA(info) {
+			if edits := container.ScrubSigned(info); len(edits) > 0 {
+				if err := s.rewriteSigned(ctx, img, format, edits); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 
@@ -237,6 +254,57 @@ func (s *Service) rewrite(ctx context.Context, img *imaged.Image, f container.Fo
 		return fmt.Errorf("store cleaned blob: %w", err)
 	}
 	img.BlobKey, img.Size, img.SHA256 = key, size, hex.EncodeToString(h.Sum(nil))
+	return nil
+}
+
+func (s *Service) resigns() bool { return s.cfg.Marker != nil && s.cfg.Marker.Signs() }
+
+// rewriteSigned is rewrite for an upload that carries a C2PA manifest: the
+// edits would break its hard binding, so the cleaned file is signed again
+// (provenance.Marker.MarkScrubbed) with the uploaded manifest as the parent
+// of ours, and the record's provenance becomes what the new file says.
+// Signing needs the file whole, so it is held in memory (up to the size
+// limit, a few copies); at most cap(s.resigning) such uploads run at once.
+// If the manifest cannot be signed again, the file is stored as sent.
+func (s *Service) rewriteSigned(ctx context.Context, img *imaged.Image, f container.Format, edits []container.Edit) error {
+	select {
+	case s.resigning <- struct{}{}:
+		defer func() { <-s.resigning }()
+	case <-ctx.Done():
+		s.removeBlob(ctx, img.BlobKey)
+		return ctx.Err()
+	}
+	src, err := s.blobs.Open(ctx, img.BlobKey)
+	if err != nil {
+		s.removeBlob(ctx, img.BlobKey)
+		return err
+	}
+	var cleaned bytes.Buffer
+	cleaned.Grow(int(img.Size))
+	_, err = container.Rewrite(&cleaned, bufio.NewReaderSize(src, 64<<10), f, edits)
+	src.Close()
+	if err != nil {
+		s.removeBlob(ctx, img.BlobKey)
+		return fmt.Errorf("clean a signed upload: %w", err)
+	}
+	signed, prov, err := s.cfg.Marker.MarkScrubbed(cleaned.Bytes())
+	if err != nil {
+		s.log.WarnContext(ctx, "an upload's C2PA manifest could not be signed again; stored as sent, metadata included", "err", err)
+		return nil
+	}
+	cleaned = bytes.Buffer{}
+	old := img.BlobKey
+	defer s.removeBlob(ctx, old)
+	key := imaged.NewBlobKey(f.Ext())
+	size, err := s.blobs.Put(ctx, key, bytes.NewReader(signed))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("store cleaned blob: %w", err)
+	}
+	sum := sha256.Sum256(signed)
+	img.BlobKey, img.Size, img.SHA256, img.Provenance = key, size, hex.EncodeToString(sum[:]), prov
 	return nil
 }
 

@@ -15,7 +15,7 @@ import (
 const defaultPageSize = 20
 
 const imageColumns = `id, owner, original_filename, media_type, size, width, height,
-	sha256, blob_key, source, generation, provenance, created_at, updated_at`
+	sha256, blob_key, source, generation, provenance, created_at, updated_at, parent_id`
 
 // CreateImage inserts img. A taken id or blob key answers EConflict.
 func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
@@ -39,9 +39,9 @@ func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	_, err := db.pool.Exec(ctx, `INSERT INTO images (`+imageColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		img.ID, img.Owner, img.OriginalFilename, img.MediaType, img.Size, img.Width, img.Height,
-		img.SHA256, img.BlobKey, string(img.Source), gen, prov, img.CreatedAt, img.UpdatedAt)
+		img.SHA256, img.BlobKey, string(img.Source), gen, prov, img.CreatedAt, img.UpdatedAt, parentID(img))
 	return wrapConflict(err, "Image already exists")
 }
 
@@ -201,9 +201,10 @@ func scanImage(row pgx.Row) (*imaged.Image, error) {
 		source string
 		gen    []byte
 		prov   []byte
+		parent *string
 	)
 	err := row.Scan(&img.ID, &img.Owner, &img.OriginalFilename, &img.MediaType, &img.Size,
-		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &source, &gen, &prov, &img.CreatedAt, &img.UpdatedAt)
+		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &source, &gen, &prov, &img.CreatedAt, &img.UpdatedAt, &parent)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +221,18 @@ func scanImage(row pgx.Row) (*imaged.Image, error) {
 			return nil, fmt.Errorf("image %s: provenance: %w", img.ID, err)
 		}
 	}
+	if parent != nil {
+		img.ParentID = *parent
+	}
 	img.CreatedAt = utc(img.CreatedAt)
 	img.UpdatedAt = utc(img.UpdatedAt)
 	return &img, nil
+}
+
+// parentID is the parent_id column of img: NULL unless it is an edit.
+func parentID(img *imaged.Image) *string {
+	if img.ParentID == "" {
+		return nil
+	}
+	return &img.ParentID
 }

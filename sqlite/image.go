@@ -15,7 +15,7 @@ import (
 const defaultPageSize = 20
 
 const imageColumns = `id, owner, original_filename, media_type, size, width, height,
-	sha256, blob_key, source, generation, provenance, created_at, updated_at`
+	sha256, blob_key, source, generation, provenance, created_at, updated_at, parent_id`
 
 // CreateImage inserts img. A taken id or blob key answers EConflict.
 func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
@@ -42,11 +42,11 @@ func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
 		prov = sql.NullString{String: string(b), Valid: true}
 	}
 	_, err := db.write.ExecContext(ctx, `INSERT INTO images (id, owner, original_filename, filename_lower,
-		media_type, size, width, height, sha256, blob_key, source, generation, provenance, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		media_type, size, width, height, sha256, blob_key, source, generation, provenance, created_at, updated_at, parent_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		img.ID, img.Owner, img.OriginalFilename, strings.ToLower(img.OriginalFilename),
 		img.MediaType, img.Size, img.Width, img.Height, img.SHA256, img.BlobKey, string(img.Source), gen, prov,
-		micros(img.CreatedAt), micros(img.UpdatedAt))
+		micros(img.CreatedAt), micros(img.UpdatedAt), sql.NullString{String: img.ParentID, Valid: img.ParentID != ""})
 	if isUniqueViolation(err) {
 		return &imaged.Error{Code: imaged.EConflict, Message: "Image already exists", Err: err}
 	} else if err != nil {
@@ -217,12 +217,12 @@ func scanImage(row interface{ Scan(...any) error }) (*imaged.Image, error) {
 	var r struct {
 		img                  imaged.Image
 		source               string
-		gen, prov            sql.NullString
+		gen, prov, parent    sql.NullString
 		createdAt, updatedAt int64
 	}
 	img := &r.img
 	err := row.Scan(&img.ID, &img.Owner, &img.OriginalFilename, &img.MediaType, &img.Size,
-		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &r.source, &r.gen, &r.prov, &r.createdAt, &r.updatedAt)
+		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &r.source, &r.gen, &r.prov, &r.createdAt, &r.updatedAt, &r.parent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, imaged.NotFound()
 	} else if err != nil {
@@ -243,6 +243,7 @@ func scanImage(row interface{ Scan(...any) error }) (*imaged.Image, error) {
 		}
 		r.prov = sql.NullString{}
 	}
+	img.ParentID = r.parent.String
 	img.CreatedAt = fromMicros(r.createdAt)
 	img.UpdatedAt = fromMicros(r.updatedAt)
 	return img, nil

@@ -59,6 +59,18 @@ func newGenerated(owner, filename string, createdAt time.Time) *imaged.Image {
 	return img
 }
 
+// newEdited returns an edit of parent, owned by parent's owner, with every
+// field set.
+func newEdited(parent *imaged.Image, filename string, createdAt time.Time) *imaged.Image {
+	img := newGenerated(parent.Owner, filename, createdAt)
+	img.Source = imaged.SourceEdit
+	img.ParentID = parent.ID
+	img.Generation.Strength = ptr(0.35)
+	img.Generation.MaskID = imaged.NewID()
+	img.Provenance.DigitalSourceType = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+	return img
+}
+
 // diffImage lists how got differs from want, field by field.
 func diffImage(got, want *imaged.Image) []string {
 	if got == nil || want == nil {
@@ -83,6 +95,7 @@ func diffImage(got, want *imaged.Image) []string {
 	f("SHA256", got.SHA256, want.SHA256)
 	f("BlobKey", got.BlobKey, want.BlobKey)
 	f("Source", got.Source, want.Source)
+	f("ParentID", got.ParentID, want.ParentID)
 	d = append(d, sameTime("CreatedAt", got.CreatedAt, want.CreatedAt)...)
 	d = append(d, sameTime("UpdatedAt", got.UpdatedAt, want.UpdatedAt)...)
 	switch g, w := got.Provenance, want.Provenance; {
@@ -101,6 +114,14 @@ func diffImage(got, want *imaged.Image) []string {
 		f("Generation.Model", g.Model, w.Model)
 		f("Generation.AspectRatio", g.AspectRatio, w.AspectRatio)
 		f("Generation.RevisedPrompt", g.RevisedPrompt, w.RevisedPrompt)
+		f("Generation.MaskID", g.MaskID, w.MaskID)
+		switch {
+		case g.Strength == nil && w.Strength == nil:
+		case g.Strength == nil || w.Strength == nil:
+			d = append(d, fmt.Sprintf("Generation.Strength: got %v, want %v", g.Strength, w.Strength))
+		default:
+			f("Generation.Strength", *g.Strength, *w.Strength)
+		}
 		switch {
 		case g.Seed == nil && w.Seed == nil:
 		case g.Seed == nil || w.Seed == nil:
@@ -161,6 +182,26 @@ func testImages(t *testing.T, open func(t *testing.T) Stores) {
 		want := newGenerated("alice", "lighthouse.webp", t0)
 		create(t, s, want)
 		report(t, "found image", diffImage(find(t, s, "alice", want.ID), want))
+	})
+
+	t.Run("create_find_round_trip_edit", func(t *testing.T) {
+		s := open(t).Images
+		parent := newGenerated("alice", "lighthouse.webp", t0)
+		want := newEdited(parent, "lighthouse-edit.png", t0.Add(time.Second))
+		create(t, s, parent, want)
+		report(t, "found edit", diffImage(find(t, s, "alice", want.ID), want))
+		report(t, "found parent", diffImage(find(t, s, "alice", parent.ID), parent))
+	})
+
+	t.Run("edit_outlives_its_parent", func(t *testing.T) {
+		s := open(t).Images
+		parent := newImage("alice", "photo.png", t0)
+		edit := newEdited(parent, "photo-edit.png", t0.Add(time.Second))
+		create(t, s, parent, edit)
+		if _, err := s.DeleteImage(t.Context(), "alice", parent.ID); err != nil {
+			t.Fatalf("DeleteImage(parent): %v", err)
+		}
+		report(t, "edit after its parent's deletion", diffImage(find(t, s, "alice", edit.ID), edit))
 	})
 
 	t.Run("upload_provenance_without_c2pa_round_trips", func(t *testing.T) {
@@ -550,14 +591,16 @@ func testListImages(t *testing.T, open func(t *testing.T) Stores, create func(*t
 		gen1 := newGenerated("alice", "b.png", t0.Add(time.Second))
 		up2 := newImage("alice", "c.png", t0.Add(2*time.Second))
 		gen2 := newGenerated("alice", "d.png", t0.Add(3*time.Second))
-		create(t, s, up1, gen1, up2, gen2, newGenerated("bob", "e.png", t0))
+		edit := newEdited(gen1, "f.png", t0.Add(4*time.Second))
+		create(t, s, up1, gen1, up2, gen2, edit, newGenerated("bob", "e.png", t0))
 		for _, tc := range []struct {
 			source imaged.Source
 			want   []*imaged.Image
 		}{
 			{imaged.SourceUpload, []*imaged.Image{up1, up2}},
 			{imaged.SourceGeneration, []*imaged.Image{gen1, gen2}},
-			{"", []*imaged.Image{up1, gen1, up2, gen2}},
+			{imaged.SourceEdit, []*imaged.Image{edit}},
+			{"", []*imaged.Image{up1, gen1, up2, gen2, edit}},
 		} {
 			p := list(t, s, imaged.ImageFilter{Owner: "alice", Source: tc.source, Sort: imaged.SortAsc, Page: 1, PageSize: 10})
 			wantIDs(t, fmt.Sprintf("source %q", tc.source), p.Images, tc.want)

@@ -286,7 +286,25 @@ func (t *Telemetry) Generator(g imaged.Generator) imaged.Generator {
 	if t == nil || t.tracer == nil {
 		return g
 	}
+	if _, ok := g.(imaged.Editor); ok {
+		return &editor{generator{g, t}}
+	}
 	return &generator{g, t}
+}
+
+// editor is the traced generator of a provider that also edits.
+type editor struct{ generator }
+
+func (g *editor) Edit(ctx context.Context, req imaged.EditRequest) ([]imaged.GeneratedImage, error) {
+	ctx, span := g.t.tracer.Start(ctx, "provider.edit", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("imaged.provider", g.Name()), attribute.String("imaged.model", req.Model)))
+	defer span.End()
+	out, err := g.Generator.(imaged.Editor).Edit(ctx, req)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, string(imaged.ErrCode(err)))
+	}
+	return out, err
 }
 
 type generator struct {

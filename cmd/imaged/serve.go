@@ -69,6 +69,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}()
 		log.Info("exporting traces over OTLP/HTTP")
 	}
+	marker, err := newMarker(cfg, log)
+	if err != nil {
+		return err
+	}
 	imgs := images.New(tel.ImageStore(b.db), tel.BlobStore(b.blobs), images.Config{
 		MaxFileSize:   cfg.MaxFileSize,
 		MaxPixels:     cfg.MaxPixels,
@@ -76,6 +80,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CacheSize:     cacheSize(cfg.ImageCache),
 		ImportAllow:   cfg.OutboundAllow,
 		ImportTimeout: cfg.ImportTimeout,
+		Marker:        marker,
 		Logger:        log,
 	})
 	provs, err := providers(getenv, log)
@@ -84,10 +89,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	for i := range provs {
 		provs[i] = tel.Generator(provs[i])
-	}
-	marker, err := newMarker(cfg, log)
-	if err != nil {
-		return err
 	}
 	gen, err := generation.New(imgs, tel.QuotaStore(b.db), tel.JobStore(b.db), generation.Config{
 		Providers:       provs,
