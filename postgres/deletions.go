@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -27,29 +29,51 @@ import (
 // forgotten, since deletions may have been missed in between.
 //
 // A deletion made here is reported before DeleteImage returns, and
-// DeleteImage also waits (up to deletionEchoWait) for its own notification
-// to come back to this process: PostgreSQL signals every listener at the
-// same commit, so by then the other replicas have been sent theirs too.
+// DeleteImage then waits (up to deletionAckWait) until every replica that
+// was listening has acknowledged it: each listener, once it has reported a
+// deletion (so its cache has forgotten the image), answers with a
+// notification on the schema's acknowledgement channel. The replicas
+// listening are the sessions named "imaged <channel> <origin>"
+// in pg_stat_activity, counted before the deletion. So when DeleteImage
+// returns, every replica that was listening has forgotten the image, unless
+// it failed to answer within deletionAckWait (logged); a replica whose
+// listening connection is down does not answer from its cache at all, and
+// one whose connection went quiet stops within staleAfter (below).
+//
+// A listening connection can also go quiet without failing (a frozen
+// server, a network partition that TCP has not noticed yet). So the
+// listener asks the server "SELECT 1" whenever it has heard nothing for
+// heartbeatEvery, which also flushes any notification sent before it, and
+// the feed counts as live only while the server answered within
+// staleAfter: a replica that cannot hear deletions stops answering from its
+// cache within that time.
 
 const (
-	// deletionEchoWait bounds how long DeleteImage waits for its own
-	// notification.
-	deletionEchoWait = time.Second
+	// deletionAckWait bounds how long DeleteImage waits for the replicas'
+	// acknowledgements; past it a replica that has not answered is stale
+	// (its heartbeat stops within staleAfter if it cannot hear).
+	deletionAckWait = 2 * time.Second
 	// listenRetryMax bounds the wait between two attempts to listen again.
 	listenRetryMax = 5 * time.Second
+	// heartbeatEvery, heartbeatTimeout and staleAfter: see above.
+	heartbeatEvery   = 500 * time.Millisecond
+	heartbeatTimeout = time.Second
+	staleAfter       = 2 * time.Second
 )
 
 // deletions is the listening side of a DB.
 type deletions struct {
 	origin  string // this DB's, in its notifications
 	channel string // the schema's notification channel
+	acks    string // and its acknowledgement channel
 
 	mu      sync.Mutex
 	fns     []func(*imaged.Image)
 	started bool
-	echoes  map[string]chan struct{} // by image id: DeleteImage calls waiting for their notification
+	waiting map[string]*ackWait // by image id: DeleteImage calls waiting for acknowledgements
 
 	live      atomic.Bool
+	heard     atomic.Int64  // when the server last answered, in Unix nanoseconds
 	firstLive chan struct{} // closed when listening for the first time
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -65,8 +89,9 @@ func channelFor(schema string) string {
 func newDeletions(schema string) *deletions {
 	var b [8]byte
 	rand.Read(b[:])
-	return &deletions{origin: hex.EncodeToString(b[:]), channel: channelFor(schema),
-		echoes: map[string]chan struct{}{}, firstLive: make(chan struct{})}
+	ch := channelFor(schema)
+	return &deletions{origin: hex.EncodeToString(b[:]), channel: ch, acks: ch + "_ack",
+		waiting: map[string]*ackWait{}, firstLive: make(chan struct{})}
 }
 
 // OnImageDeleted makes DB an imaged.DeletionFeed: fn hears of every image
@@ -99,9 +124,12 @@ func (db *DB) OnImageDeleted(fn func(*imaged.Image)) {
 	}
 }
 
-// DeletionsLive reports whether the listening connection is up, so that
-// every deletion is heard.
-func (db *DB) DeletionsLive() bool { return db.deletions.live.Load() }
+// DeletionsLive reports whether the listening connection is up and the
+// server answered it within staleAfter, so that every deletion is heard.
+func (db *DB) DeletionsLive() bool {
+	d := db.deletions
+	return d.live.Load() && time.Since(time.Unix(0, d.heard.Load())) < staleAfter
+}
 
 func (d *deletions) report(img *imaged.Image) {
 	d.mu.Lock()
@@ -153,9 +181,11 @@ func (db *DB) listen(ctx context.Context) {
 func (db *DB) listenOnce(ctx context.Context) error {
 	d := db.deletions
 	cctx, cancel := db.bound(ctx)
-	conn, err := pgx.ConnectConfig(cctx, db.pool.Config().ConnConfig.Copy())
+	cc := db.pool.Config().ConnConfig.Copy()
+	cc.RuntimeParams["application_name"] = d.applicationName()
+	conn, err := pgx.ConnectConfig(cctx, cc)
 	if err == nil {
-		_, err = conn.Exec(cctx, "LISTEN "+pgx.Identifier{d.channel}.Sanitize())
+		_, err = conn.Exec(cctx, "LISTEN "+pgx.Identifier{d.channel}.Sanitize()+"; LISTEN "+pgx.Identifier{d.acks}.Sanitize())
 	}
 	cancel()
 	if err != nil {
@@ -176,67 +206,124 @@ func (db *DB) listenOnce(ctx context.Context) error {
 		}
 	}
 	slog.Debug("postgres: listening for image deletions", "channel", d.channel)
+	d.heard.Store(time.Now().UnixNano())
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		wctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			// Quiet: make sure the server is still there.
+			hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+			_, err = conn.Exec(hctx, "SELECT 1")
+			cancel()
+			if err != nil {
+				return fmt.Errorf("heartbeat: %w", err)
+			}
+			d.heard.Store(time.Now().UnixNano())
+			continue
+		}
 		if err != nil {
 			return err
+		}
+		d.heard.Store(time.Now().UnixNano())
+		if n.Channel == d.acks {
+			d.acknowledged(n.Payload)
+			continue
 		}
 		origin, rest, _ := strings.Cut(n.Payload, " ")
 		id, key, ok := strings.Cut(rest, " ")
 		if !ok || !imaged.ValidID(id) {
 			continue
 		}
-		if origin == d.origin {
-			d.mu.Lock()
-			if c, ok := d.echoes[id]; ok {
-				close(c)
-				delete(d.echoes, id)
-			}
-			d.mu.Unlock()
-			continue // reported by DeleteImage already
+		if origin != d.origin { // this process's own were reported by DeleteImage
+			d.report(&imaged.Image{ID: id, BlobKey: key})
 		}
-		d.report(&imaged.Image{ID: id, BlobKey: key})
+		// Forgotten here: tell the deleting replica.
+		actx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+		_, err = conn.Exec(actx, "SELECT pg_notify($1, $2)", d.acks, origin+" "+id)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("acknowledging a deletion: %w", err)
+		}
 	}
 }
 
-// expectEcho registers a DeleteImage of id waiting for its notification,
-// when listening; it returns nil otherwise.
-func (d *deletions) expectEcho(id string) chan struct{} {
-	if !d.live.Load() {
+// applicationName names the listening session in pg_stat_activity.
+func (d *deletions) applicationName() string {
+	return d.listenerPrefix() + d.origin
+}
+
+// listenerPrefix starts the application_name of every listener of the
+// schema ("imaged imaged_deleted_<16 hex> <origin>": 55 bytes, within
+// PostgreSQL's 63).
+func (d *deletions) listenerPrefix() string { return "imaged " + d.channel + " " }
+
+// ackWait is one DeleteImage waiting for acknowledgements.
+type ackWait struct {
+	want, got int
+	done      chan struct{}
+}
+
+// expect registers a DeleteImage of id waiting for want acknowledgements,
+// or returns nil when there is nobody to wait for.
+func (d *deletions) expect(id string, want int) *ackWait {
+	if want <= 0 {
 		return nil
 	}
-	c := make(chan struct{})
+	w := &ackWait{want: want, done: make(chan struct{})}
 	d.mu.Lock()
-	d.echoes[id] = c
+	d.waiting[id] = w
 	d.mu.Unlock()
-	return c
+	return w
 }
 
-// forgetEcho drops c (from expectEcho) after a failed deletion.
-func (d *deletions) forgetEcho(id string, c chan struct{}) {
-	if c == nil {
+// acknowledged counts an acknowledgement ("origin id") for this process.
+func (d *deletions) acknowledged(payload string) {
+	origin, id, ok := strings.Cut(payload, " ")
+	if !ok || origin != d.origin {
 		return
 	}
 	d.mu.Lock()
-	if d.echoes[id] == c {
-		delete(d.echoes, id)
+	defer d.mu.Unlock()
+	w, ok := d.waiting[id]
+	if !ok {
+		return
+	}
+	if w.got++; w.got >= w.want {
+		close(w.done)
+		delete(d.waiting, id)
+	}
+}
+
+// forget drops w (from expect).
+func (d *deletions) forget(id string, w *ackWait) {
+	if w == nil {
+		return
+	}
+	d.mu.Lock()
+	if d.waiting[id] == w {
+		delete(d.waiting, id)
 	}
 	d.mu.Unlock()
 }
 
-// awaitEcho waits for c (from expectEcho) for deletionEchoWait at most, and
-// forgets it.
-func (d *deletions) awaitEcho(ctx context.Context, id string, c chan struct{}) {
-	if c == nil {
+// await waits for w (from expect) for deletionAckWait at most, and forgets
+// it.
+func (d *deletions) await(ctx context.Context, id string, w *ackWait) {
+	if w == nil {
 		return
 	}
-	t := time.NewTimer(deletionEchoWait)
+	defer d.forget(id, w)
+	t := time.NewTimer(deletionAckWait)
 	defer t.Stop()
 	select {
-	case <-c:
-		return
+	case <-w.done:
 	case <-t.C:
+		d.mu.Lock()
+		got := w.got
+		d.mu.Unlock()
+		slog.Warn("postgres: not every replica acknowledged a deletion in time; those that did not may serve it from their cache until their heartbeat lapses",
+			"id", id, "acknowledged", got, "listening", w.want, "waited", deletionAckWait)
 	case <-ctx.Done():
 	}
-	d.forgetEcho(id, c)
 }
