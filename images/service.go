@@ -363,8 +363,10 @@ func (s *Service) List(ctx context.Context, f imaged.ImageFilter) (*imaged.Image
 }
 
 // Delete removes the caller's image: first its metadata, so that the id and
-// the URL stop answering at once, then its bytes. A failure to remove the
-// bytes is logged and leaves an unreferenced blob, never a dangling record.
+// the URLs (of the bytes and of every variant) stop answering at once, then
+// its bytes and its variants' (imaged.VariantKey). A failure to remove
+// bytes is logged and leaves unreferenced blobs for CollectGarbage, never a
+// dangling record.
 func (s *Service) Delete(ctx context.Context, owner, id string) error {
 	img, err := s.images.DeleteImage(ctx, owner, id)
 	if err != nil {
@@ -374,6 +376,36 @@ func (s *Service) Delete(ctx context.Context, owner, id string) error {
 	defer cancel()
 	if err := s.blobs.Delete(dctx, img.BlobKey); err != nil {
 		s.log.ErrorContext(ctx, "blob not deleted; it is unreferenced", "key", img.BlobKey, "err", err)
+	}
+	if err := s.deleteVariants(dctx, img.BlobKey); err != nil {
+		s.log.ErrorContext(ctx, "variants not deleted; they are unreferenced", "key", img.BlobKey, "err", err)
+	}
+	return nil
+}
+
+// errWalkDone stops a Walk early.
+var errWalkDone = errors.New("walk done")
+
+// deleteVariants removes the variant blobs of the original stored under
+// key: they sort right after it, so the walk starts there and stops at the
+// first key that is not one of them.
+func (s *Service) deleteVariants(ctx context.Context, key string) error {
+	prefix := imaged.VariantPrefix(key)
+	var keys []string
+	err := s.blobs.Walk(ctx, prefix, func(b imaged.BlobInfo) error {
+		if !strings.HasPrefix(b.Key, prefix) {
+			return errWalkDone
+		}
+		keys = append(keys, b.Key)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errWalkDone) {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.blobs.Delete(ctx, k); err != nil {
+			return err
+		}
 	}
 	return nil
 }

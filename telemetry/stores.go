@@ -59,28 +59,34 @@ const (
 	blobs    = "blob"
 )
 
-// ImageStore records s's operations; s itself when t is nil. The wrapper
-// is an imaged.DeletionFeed when s is one, so that the images service still
-// caches over it.
+// ImageStore records s's operations; s itself when t is nil.
 func (t *Telemetry) ImageStore(s imaged.ImageStore) imaged.ImageStore {
 	if t == nil {
 		return s
 	}
+	w := &imageStore{s, t}
 	if feed, ok := s.(imaged.DeletionFeed); ok {
-		return &feedImageStore{imageStore{s, t}, feed}
+		// The images service caches lookups by blob key only over a store
+		// that reports its deletions: the wrapper must still say it does.
+		return &feedingImageStore{w, feed}
 	}
-	return &imageStore{s, t}
+	return w
 }
+
+// feedingImageStore is the recording wrapper of a store that is an
+// imaged.DeletionFeed, and is one too.
+type feedingImageStore struct {
+	*imageStore
+	feed imaged.DeletionFeed
+}
+
+func (s *feedingImageStore) OnImageDeleted(fn func(*imaged.Image)) { s.feed.OnImageDeleted(fn) }
+
+func (s *feedingImageStore) DeletionsLive() bool { return s.feed.DeletionsLive() }
 
 type imageStore struct {
 	imaged.ImageStore
 	t *Telemetry
-}
-
-// feedImageStore is an imageStore over a store that reports its deletions.
-type feedImageStore struct {
-	imageStore
-	imaged.DeletionFeed
 }
 
 func (s *imageStore) CreateImage(ctx context.Context, img *imaged.Image) error {

@@ -3,16 +3,18 @@ package telemetry_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/sqlite"
 	"github.com/imaged/imaged/telemetry"
 )
 
-// The recording wrapper keeps the store's deletion feed visible, so that
-// the images service still caches lookups over it.
-func TestImageStoreKeepsTheDeletionFeed(t *testing.T) {
+// The images service caches the public URLs' lookups only over a store that
+// reports its deletions; recording a store's operations must keep that.
+func TestImageStoreKeepsDeletionFeed(t *testing.T) {
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "imaged.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -21,22 +23,26 @@ func TestImageStoreKeepsTheDeletionFeed(t *testing.T) {
 	wrapped := telemetry.New().ImageStore(db)
 	feed, ok := wrapped.(imaged.DeletionFeed)
 	if !ok {
-		t.Fatal("the wrapped SQLite store is no longer an imaged.DeletionFeed")
+		t.Fatal("the recorded SQLite store is no longer an imaged.DeletionFeed")
 	}
 	if !feed.DeletionsLive() {
-		t.Error("DeletionsLive = false over SQLite")
+		t.Error("DeletionsLive through the wrapper = false over SQLite")
 	}
-	var heard []string
-	feed.OnImageDeleted(func(img *imaged.Image) { heard = append(heard, img.ID) })
-	img := &imaged.Image{ID: imaged.NewID(), Owner: "alice", OriginalFilename: "a.png", MediaType: "image/png",
-		Size: 1, Width: 1, Height: 1, SHA256: "00", BlobKey: imaged.NewBlobKey("png"), Source: imaged.SourceUpload}
-	if err := wrapped.CreateImage(t.Context(), img); err != nil {
+	var deleted []string
+	feed.OnImageDeleted(func(img *imaged.Image) { deleted = append(deleted, img.ID) })
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	img := &imaged.Image{
+		ID: imaged.NewID(), Owner: "alice", MediaType: "image/png", Size: 1, Width: 1, Height: 1,
+		SHA256: strings.Repeat("0", 64), BlobKey: imaged.NewBlobKey("png"), Source: imaged.SourceUpload,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := wrapped.CreateImage(context.Background(), img); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := wrapped.DeleteImage(t.Context(), "alice", img.ID); err != nil {
+	if _, err := wrapped.DeleteImage(context.Background(), "alice", img.ID); err != nil {
 		t.Fatal(err)
 	}
-	if len(heard) != 1 || heard[0] != img.ID {
-		t.Errorf("the feed reported %v, want [%s]", heard, img.ID)
+	if len(deleted) != 1 || deleted[0] != img.ID {
+		t.Fatalf("deletions reported through the wrapper: %v, want [%s]", deleted, img.ID)
 	}
 }

@@ -66,6 +66,8 @@ type config struct {
 	RenderTimeout   time.Duration
 	RenderMaxSide   int
 	RenderIsolation string
+	Variants        string
+	SigningKey      string
 }
 
 // setting binds one config field to a flag and an environment variable.
@@ -188,6 +190,8 @@ var settings = []setting{
 	{"render-timeout", "IMAGED_RENDER_TIMEOUT", "30s", "longest one render may take (an isolated worker past it is killed)", duration("render-timeout", func(c *config) *time.Duration { return &c.RenderTimeout })},
 	{"render-max-side", "IMAGED_RENDER_MAX_SIDE", "4096", "largest side of a rendered variant, in pixels", smallInt("render-max-side", 16, func(c *config) *int { return &c.RenderMaxSide })},
 	{"render-isolation", "IMAGED_RENDER_ISOLATION", "process", "where renders run: process (supervised imaged render-worker processes) or none (in the service's process)", str(func(c *config) *string { return &c.RenderIsolation })},
+	{"variants", "IMAGED_VARIANTS", "", "variant presets, changing the defaults (thumb, small, medium, large): NAME=SIZE[,fit=F][,format=F][,quality=Q] separated by ; or new lines, NAME=off to drop one (or from a file: IMAGED_VARIANTS_FILE)", str(func(c *config) *string { return &c.Variants })},
+	{"signing-key", "IMAGED_SIGNING_KEY", "", "key signing the transform URLs of variants, at least 32 bytes, the same on every replica (default: a random one kept in the data directory)", str(func(c *config) *string { return &c.SigningKey })},
 	{"outbound-allow", "IMAGED_OUTBOUND_ALLOW", "", "comma-separated IPs or CIDR prefixes that calls to user-given URLs (webhooks, import) may reach although not public", func(c *config, v string) (err error) {
 		c.OutboundAllow, err = outbound.ParseAllow(v)
 		return err

@@ -73,7 +73,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	imgs := images.New(tel.ImageStore(b.db), tel.BlobStore(b.blobs), images.Config{
+	blobs := tel.BlobStore(b.blobs)
+	imgs := images.New(tel.ImageStore(b.db), blobs, images.Config{
 		MaxFileSize:   cfg.MaxFileSize,
 		MaxPixels:     cfg.MaxPixels,
 		KeepMetadata:  cfg.KeepMetadata,
@@ -110,6 +111,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers := gen.StartWorkers(ctx)
 	defer workers.Stop(cfg.ShutdownTimeout)
 
+	renderer, err := newRenderer(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer renderer.Close()
+	vars, err := newVariants(cfg, imgs, blobs, renderer, marker.MarkVariant, log)
+	if err != nil {
+		return err
+	}
+
 	cursorSecret := secret
 	if cursorSecret == nil {
 		// JWKS only: the data directory's secret signs nothing but cursors.
@@ -133,6 +144,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Telemetry:        tel,
 		MetricsToken:     cfg.MetricsToken,
 		MetricsElsewhere: cfg.MetricsAddr != "",
+		Variants:         vars,
 	})
 	if err := mountPage(srv, cfg, secret, generated, log); err != nil {
 		return err
@@ -262,7 +274,7 @@ func mintDevToken(secret []byte) (string, error) {
 // mountPage adds the gallery page's routes to the server.
 func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
 	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes),
-		OIDCAudience: cfg.OIDCAudience}
+		OIDCAudience: cfg.OIDCAudience, MaxFileSize: cfg.MaxFileSize}
 	if cfg.PublicURL != "" {
 		wc.ImageOrigins = []string{cfg.PublicURL}
 	}
