@@ -151,7 +151,8 @@ func flakyWebUI(t *testing.T) (url string, release func()) {
 
 // TestMetricsMove checks that what the service does shows in its metrics:
 // generations by provider, model and outcome, provider retries, quota
-// refusals, the job queue, and the bytes uploaded and served.
+// refusals, the job queue, variant renders, and the bytes uploaded and
+// served.
 func TestMetricsMove(t *testing.T) {
 	webui, release := flakyWebUI(t)
 	s := startServer(t, serverOpts{Env: map[string]string{
@@ -181,6 +182,13 @@ func TestMetricsMove(t *testing.T) {
 		t.Fatalf("GET the generated image: %d", img.Status)
 	}
 	up := s.upload(t, tokB, file{Name: "up.png", Data: pngImage(t, 40, 30, 5)})
+	thumb := s.imageVariants(t, tokB, up.ID).Variants["thumb"]
+	if thumb == "" {
+		t.Fatal("the image object has no variants.thumb")
+	}
+	if r := s.get(t, thumb, ""); r.Status != 200 {
+		t.Fatalf("GET the thumb variant: %d", r.Status)
+	}
 
 	// One worker: the first job is held by the provider, the second waits.
 	wantOK(t, gen(tokB, "[hold] a harbour", "Prefer", "respond-async"), http.StatusAccepted)
@@ -224,6 +232,10 @@ func TestMetricsMove(t *testing.T) {
 		{"imaged_provider_retries_total", []string{`provider="sdwebui"`}, 3},
 		{"imaged_quota_refusals_total", nil, 1},
 		{"imaged_job_queue_depth", nil, 0},
+		{"imaged_render_duration_seconds_count", []string{`outcome="ok"`}, 1},
+		{"imaged_render_queue_depth", nil, 0},
+		{"imaged_render_busy", nil, 0},
+		{"imaged_render_rejected_total", nil, 0},
 	} {
 		if got, ok := metricValue(after, c.name, c.labels...); !ok || got != c.want {
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)

@@ -31,17 +31,16 @@ import (
 type Telemetry struct {
 	Registry *prometheus.Registry
 
-	requests       *prometheus.HistogramVec // route, method, code
-	inFlight       prometheus.Gauge
-	bodyIn         *prometheus.CounterVec // route
-	bodyOut        *prometheus.CounterVec // route
-	generations    *prometheus.HistogramVec
-	retries        *prometheus.CounterVec
-	quotaRefusals  prometheus.Counter
-	storeOps       *prometheus.HistogramVec // store, operation
-	storeErrors    *prometheus.CounterVec   // store, operation
-	renders        *prometheus.HistogramVec // outcome
-	renderRejected prometheus.Counter
+	requests      *prometheus.HistogramVec // route, method, code
+	inFlight      prometheus.Gauge
+	bodyIn        *prometheus.CounterVec // route
+	bodyOut       *prometheus.CounterVec // route
+	generations   *prometheus.HistogramVec
+	retries       *prometheus.CounterVec
+	quotaRefusals prometheus.Counter
+	storeOps      *prometheus.HistogramVec // store, operation
+	storeErrors   *prometheus.CounterVec   // store, operation
+	renders       *prometheus.HistogramVec // outcome
 
 	tracer trace.Tracer // nil when tracing is off
 }
@@ -91,13 +90,10 @@ func New() *Telemetry {
 			Name: "imaged_render_duration_seconds", Buckets: latencyBuckets,
 			Help: "Variant renders that had a worker, by outcome (ok or the error code), and their latency.",
 		}, []string{"outcome"}),
-		renderRejected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "imaged_render_rejected_total", Help: "Variant renders refused because the render queue was full.",
-		}),
 	}
 	t.Registry.MustRegister(
 		t.requests, t.inFlight, t.bodyIn, t.bodyOut, t.generations, t.retries, t.quotaRefusals,
-		t.storeOps, t.storeErrors, t.renders, t.renderRejected,
+		t.storeOps, t.storeErrors, t.renders,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),

@@ -111,11 +111,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers := gen.StartWorkers(ctx)
 	defer workers.Stop(cfg.ShutdownTimeout)
 
-	renderer, err := newRenderer(cfg, log)
+	renderer, err := newRenderer(cfg, log, tel.RenderDone)
 	if err != nil {
 		return err
 	}
 	defer renderer.Close()
+	tel.WatchRenders(telemetry.RenderLoadFunc(func() (int, int, uint64) {
+		st := renderer.Stats()
+		return st.Busy, st.Queued, st.Rejected
+	}))
 	vars, err := newVariants(cfg, imgs, blobs, renderer, marker.MarkVariant, log)
 	if err != nil {
 		return err
