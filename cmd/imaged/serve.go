@@ -88,6 +88,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if provs, err = applyModelsFile(cfg.ModelsFile, provs, log); err != nil {
+		return err
+	}
+	for _, w := range maxPixelsWarnings(provs, cfg.MaxPixels) {
+		log.Warn(w)
+	}
 	for i := range provs {
 		provs[i] = tel.Generator(provs[i])
 	}
