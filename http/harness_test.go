@@ -91,6 +91,7 @@ type options struct {
 	maxAttempts int
 	cors        *CORS
 	presets     []variants.Preset // nil: the defaults
+	cdnBaseURL  string
 	renderQueue int
 	importAllow []netip.Prefix
 }
@@ -183,6 +184,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Idempotency: db,
 		CORS:        o.cors,
 		Variants:    h.variants,
+		CDNBaseURL:  o.cdnBaseURL,
 	})
 	h.ts = httptest.NewServer(h.srv)
 	t.Cleanup(h.ts.Close)

@@ -492,3 +492,29 @@ func TestVariantsOfGeneratedImagesAreMarked(t *testing.T) {
 	resp, body = h.call(t, "GET", "/api/images/{id}/variant", "/api/images/"+gen.ID+"/variant?width=100&format=avif", alice, nil, nil)
 	wantError(t, resp, body, 415, imaged.EUnsupportedMedia)
 }
+
+// With IMAGED_PUBLIC_URL, preset and signed URLs point at the CDN like the
+// original's url; the CDN's misses reach /cdn with the same path.
+func TestVariantURLsOnTheCDN(t *testing.T) {
+	const cdn = "https://cdn.example.com/img"
+	h := newHarness(t, options{cdnBaseURL: cdn})
+	alice := mintToken(t, "alice")
+	img := h.upload(t, alice, "c.png", pngBytes(t, 300, 200, 8))
+	_, body := h.call(t, "GET", "/api/images/{id}", "/api/images/"+img.ID, alice, nil, nil)
+	v := dataAs[variantImage](t, body)
+	key := strings.TrimPrefix(v.URL, cdn+"/")
+	if v.URL == key || v.Variants["thumb"] != cdn+"/"+key+"/thumb" {
+		t.Fatalf("url %q, thumb %q: want both on %s", v.URL, v.Variants["thumb"], cdn)
+	}
+	_, body = h.call(t, "GET", "/api/images/{id}/variant", "/api/images/"+img.ID+"/variant?width=50", alice, nil, nil)
+	sv := dataAs[signedVariant](t, body)
+	if !strings.HasPrefix(sv.URL, cdn+"/"+key+"/") {
+		t.Fatalf("signed url %q is not on the CDN", sv.URL)
+	}
+	for _, u := range []string{v.Variants["thumb"], sv.URL} {
+		miss := "/cdn/" + strings.TrimPrefix(u, cdn+"/")
+		if resp, b := h.send(t, "GET", miss, "", nil, nil); resp.StatusCode != 200 {
+			t.Errorf("the CDN's miss %s: %d %s", miss, resp.StatusCode, b)
+		}
+	}
+}
