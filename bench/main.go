@@ -97,7 +97,8 @@
 //	                 (default $IMAGED_BENCH_DATABASE_URL)
 //	-deep N          position of the PostgreSQL listing's deep page (1000000)
 //	-only WHAT       run one benchmark only: get, list, gen, upload,
-//	                 provenance, validation (validation.go: upload
+//	                 provenance, search (search.go: a search's cost at 100k
+//	                 and 1M images, in process), validation (validation.go: upload
 //	                 validation throughput against io.Copy, in process),
 //	                 delivery (delivery.go; needs wrk and nginx) or render
 //	                 (render.go; needs wrk); the last two run only when
@@ -229,7 +230,7 @@ func main() {
 	flag.IntVar(&o.deep, "deep", 1000000, "position of the deep page of the PostgreSQL listing")
 	flag.StringVar(&o.dbURL, "database-url", os.Getenv("IMAGED_BENCH_DATABASE_URL"),
 		"also measure imaged on this PostgreSQL database (`postgres://...`; default $IMAGED_BENCH_DATABASE_URL)")
-	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), validation (upload validation throughput, in process), delivery or render (these two run only when asked; they need wrk, delivery nginx too)")
+	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), search (search cost at 100k and 1M images, in process; PostgreSQL too with -database-url), validation (upload validation throughput, in process), delivery or render (these two run only when asked; they need wrk, delivery nginx too)")
 	flag.StringVar(&o.imgproxy, "imgproxy", os.Getenv("IMGPROXY_BIN"), "the imgproxy `binary` of the render benchmark's anchor (default $IMGPROXY_BIN; the benchmark never builds it)")
 	flag.BoolVar(&o.renderMem, "render-mem", false, "render benchmark: also the peak RSS under 64 concurrent renders")
 	flag.IntVar(&o.renderSoak, "render-soak", 0, "render benchmark: also `N` renders in a row on the fast path, RSS after each tenth")
@@ -263,10 +264,10 @@ func main() {
 func (o *options) check() error {
 	switch o.only {
 	case "":
-	case "get", "list", "gen", "upload", "provenance", "validation", "delivery", "render":
+	case "get", "list", "gen", "upload", "provenance", "search", "validation", "delivery", "render":
 		o.list = o.list || o.only == "list"
 	default:
-		return fmt.Errorf("-only must be get, list, gen, upload, provenance, validation, delivery or render, got %q", o.only)
+		return fmt.Errorf("-only must be get, list, gen, upload, provenance, search, validation, delivery or render, got %q", o.only)
 	}
 	if o.renderSoak < 0 {
 		return fmt.Errorf("-render-soak must not be negative")
@@ -345,6 +346,8 @@ func run(ctx context.Context, o options) (err error) {
 		return measureProvenance(ctx, os.Stdout)
 	case "validation":
 		return measureValidation(ctx, os.Stdout)
+	case "search":
+		return measureSearch(ctx, os.Stdout, o.dbURL)
 	}
 	b := &bench{o: o, tokens: map[string]string{}, report: os.Stdout}
 	if b.root, err = moduleRoot(ctx); err != nil {

@@ -90,8 +90,8 @@ func (db *DB) oneImage(ctx context.Context, sql string, args ...any) (*imaged.Im
 // match, read from one snapshot. The page is positioned by f.Cursor (keyset: constant cost at any
 // depth) or else by f.Page; it holds f.PageSize images at most. Without a
 // search the count is read from image_counts, which triggers keep (migration
-// 0002), at a constant cost; with one it counts the owner's matching rows, a
-// cost that grows with the owner's images.
+// 0002), at a constant cost; with one it counts the matches found through
+// the trigram indexes (the image_search migration), a cost that follows the matches.
 func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.ImagePage, error) {
 	if f.PageSize <= 0 {
 		f.PageSize = defaultPageSize
@@ -109,7 +109,11 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 	// The kept count sums the owner's rows, one per source.
 	countSQL := `SELECT coalesce(sum(n), 0)::bigint FROM image_counts WHERE ` + strings.Join(where, " AND ")
 	if f.Search != "" {
-		where = append(where, `original_filename ILIKE `+arg("%"+escapeLike(f.Search)+"%")+` ESCAPE '\'`)
+		// A substring of the filename or of the prompt, found through the
+		// trigram indexes of the image_search migration (backslash is ILIKE's default
+		// escape, which escapeLike uses).
+		p := arg("%" + escapeLike(f.Search) + "%")
+		where = append(where, `(original_filename ILIKE `+p+` OR generation->>'prompt' ILIKE `+p+`)`)
 		countSQL = `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
 	}
 	countArgs := append([]any(nil), args...)
@@ -128,6 +132,16 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 	// One more than a page tells whether another page follows.
 	listSQL := fmt.Sprintf(`SELECT %s FROM images WHERE %s ORDER BY created_at %s, id %s LIMIT %d OFFSET %d`,
 		imageColumns, strings.Join(where, " AND "), dir, dir, f.PageSize+1, offset)
+	if f.Search != "" {
+		// The matches first, then the page sorted from them: left to
+		// itself the planner may walk the owner's images in order and
+		// filter them, betting that matches are frequent, and read every
+		// image of the owner when they are rare. Its cost is then the
+		// count's, which follows the matches.
+		listSQL = fmt.Sprintf(`WITH matches AS MATERIALIZED (SELECT %s FROM images WHERE %s)
+			SELECT * FROM matches ORDER BY created_at %s, id %s LIMIT %d OFFSET %d`,
+			imageColumns, strings.Join(where, " AND "), dir, dir, f.PageSize+1, offset)
+	}
 
 	ctx, cancel := db.bound(ctx)
 	defer cancel()

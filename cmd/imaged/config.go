@@ -47,6 +47,7 @@ type config struct {
 	Workers           int
 	JobLease          time.Duration
 	DefaultProvider   string
+	ModelsFile        string
 
 	OutboundAllow []netip.Prefix
 	ImportTimeout time.Duration
@@ -165,6 +166,7 @@ var settings = []setting{
 	{"workers", "IMAGED_WORKERS", "2", "asynchronous generation jobs this replica runs at once", smallInt("workers", 1, func(c *config) *int { return &c.Workers })},
 	{"job-lease", "IMAGED_JOB_LEASE", "30s", "how long a job of a replica that died waits before another replica runs it", duration("job-lease", func(c *config) *time.Duration { return &c.JobLease })},
 	{"default-provider", "IMAGED_DEFAULT_PROVIDER", "builtin", "provider used when a request names none", str(func(c *config) *string { return &c.DefaultProvider })},
+	{"models-file", "IMAGED_MODELS_FILE", "", "JSON file that restricts, narrows or adds the providers' models (see the README, \"The models file\")", str(func(c *config) *string { return &c.ModelsFile })},
 	{"cors-origins", "IMAGED_CORS_ORIGINS", "", "origins whose pages may call the API, comma-separated (https://app.example.com), or * for any; none by default", str(func(c *config) *string { return &c.CORSOrigins })},
 	{"oidc-issuer", "IMAGED_OIDC_ISSUER", "", "OpenID provider the gallery page signs in with (authorization code + PKCE); needs IMAGED_OIDC_CLIENT_ID and IMAGED_JWKS_URL", str(func(c *config) *string { return &c.OIDCIssuer })},
 	{"oidc-client-id", "IMAGED_OIDC_CLIENT_ID", "", "the page's client id at the OpenID provider (a public client; redirect URI: the service's base URL + /)", str(func(c *config) *string { return &c.OIDCClientID })},

@@ -87,6 +87,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if provs, err = applyModelsFile(cfg.ModelsFile, provs, log); err != nil {
+		return err
+	}
+	for _, w := range maxPixelsWarnings(provs, cfg.MaxPixels) {
+		log.Warn(w)
+	}
 	for i := range provs {
 		provs[i] = tel.Generator(provs[i])
 	}
@@ -269,7 +275,7 @@ func mintDevToken(secret []byte) (string, error) {
 // mountPage adds the gallery page's routes to the server.
 func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
 	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes),
-		OIDCAudience: cfg.OIDCAudience}
+		OIDCAudience: cfg.OIDCAudience, MaxFileSize: cfg.MaxFileSize}
 	if cfg.PublicURL != "" {
 		wc.ImageOrigins = []string{cfg.PublicURL}
 	}
