@@ -40,6 +40,9 @@ const (
 	EEditUnsupported ErrorCode = "EDIT_NOT_SUPPORTED"
 	// EHeadersTooLarge: the request's header fields exceed the limit.
 	EHeadersTooLarge ErrorCode = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+	// EInvalidSignature: a signed transform URL whose signature is
+	// missing, wrong or expired.
+	EInvalidSignature ErrorCode = "INVALID_SIGNATURE"
 	// EImportRefused: an import URL (or a redirect it led to) points where
 	// the service may not go.
 	EImportRefused ErrorCode = "IMPORT_URL_REFUSED"

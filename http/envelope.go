@@ -40,6 +40,7 @@ var statuses = map[imaged.ErrorCode]int{
 	imaged.ERequestTimeout:      http.StatusRequestTimeout,
 	imaged.ERangeNotSatisfiable: http.StatusRequestedRangeNotSatisfiable,
 	imaged.EHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
+	imaged.EInvalidSignature:    http.StatusForbidden,
 	imaged.EImportRefused:       http.StatusUnprocessableEntity,
 	imaged.EImportFailed:        http.StatusBadGateway,
 	imaged.EImportTimeout:       http.StatusGatewayTimeout,

@@ -31,8 +31,11 @@ import (
 	"github.com/imaged/imaged/jwtauth"
 	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/provider/builtin"
+	"github.com/imaged/imaged/render"
 	"github.com/imaged/imaged/sqlite"
 	"github.com/imaged/imaged/telemetry"
+	"github.com/imaged/imaged/urlsign"
+	"github.com/imaged/imaged/variants"
 )
 
 // testSecret signs the HS256 tokens of the tests.
@@ -87,6 +90,9 @@ type options struct {
 	genTimeout  time.Duration
 	maxAttempts int
 	cors        *CORS
+	presets     []variants.Preset // nil: the defaults
+	cdnBaseURL  string
+	renderQueue int
 	importAllow []netip.Prefix
 }
 
@@ -104,6 +110,9 @@ type harness struct {
 	imgClock *clock
 	genClock *clock
 	logs     *logBuffer
+	variants *variants.Service
+	signer   *urlsign.Signer
+	renderer *render.Pool
 }
 
 var start = time.Date(2025, 5, 4, 9, 42, 0, 0, time.UTC)
@@ -134,6 +143,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	marker := provenance.New(provenance.Config{Version: "test", Credentials: creds})
 	h.gen, err = generation.New(h.images, db, db, generation.Config{
 		Providers:   append([]imaged.Generator{builtin.New()}, o.providers...),
 		Quota:       o.quota,
@@ -142,11 +152,28 @@ func newHarness(t *testing.T, o options) *harness {
 		Backoff:     time.Millisecond,
 		Now:         h.genClock.Now,
 		Logger:      log,
-		Marker:      provenance.New(provenance.Config{Version: "test", Credentials: creds}),
+		Marker:      marker,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.signer, err = urlsign.New([]byte("test-signing-key-of-32-bytes-at-least"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Long time limits: under the race detector an AVIF render takes many
+	// seconds.
+	h.renderer = render.NewInProcess(render.Config{Workers: 2, Queue: o.renderQueue, Timeout: 10 * time.Minute})
+	t.Cleanup(func() { h.renderer.Close() })
+	h.variants = variants.New(h.images, blobs, variants.Config{
+		Presets:       o.presets,
+		Renderer:      h.renderer,
+		Signer:        h.signer,
+		Mark:          marker.MarkVariant,
+		RenderTimeout: 10 * time.Minute,
+		CanMark:       provenance.CanMark,
+		Logger:        log,
+	})
 	h.srv = New(Config{
 		Telemetry:   telemetry.New(),
 		Images:      h.images,
@@ -156,6 +183,8 @@ func newHarness(t *testing.T, o options) *harness {
 		Generation:  h.gen,
 		Idempotency: db,
 		CORS:        o.cors,
+		Variants:    h.variants,
+		CDNBaseURL:  o.cdnBaseURL,
 	})
 	// Served as cmd/imaged serves: NewHTTPServer's settings, on Listener.
 	h.ts = httptest.NewUnstartedServer(h.srv)

@@ -55,6 +55,9 @@ type imageJSON struct {
 	ArtDescription   string   `json:"artDescription,omitempty"`
 	ThemeStyle       string   `json:"themeStyle,omitempty"`
 	ThemeDescription string   `json:"themeDescription,omitempty"`
+
+	// Variants maps each preset's name to the URL of the image in it.
+	Variants map[string]string `json:"variants,omitempty"`
 }
 
 func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
@@ -72,6 +75,7 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 		Source:           string(img.Source),
 		Provenance:       img.Provenance,
 		ParentID:         img.ParentID,
+		Variants:         s.presetURLs(r, img.BlobKey),
 	}
 	if g := img.Generation; g != nil {
 		j.Prompt, j.NegativePrompt, j.Model, j.Provider = g.Prompt, g.NegativePrompt, g.Model, g.Provider
@@ -87,10 +91,16 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 // blobURL is the absolute URL of an image's bytes: on the configured CDN, or
 // on this service under /cdn.
 func (s *Server) blobURL(r *http.Request, key string) string {
+	return s.cdnBase(r) + "/" + key
+}
+
+// cdnBase is where the byte URLs start: the configured CDN, or this
+// service's /cdn.
+func (s *Server) cdnBase(r *http.Request) string {
 	if s.cdnBaseURL != "" {
-		return s.cdnBaseURL + "/" + key
+		return s.cdnBaseURL
 	}
-	return s.requestBase(r) + "/cdn/" + key
+	return s.requestBase(r) + "/cdn"
 }
 
 // requestBase is the configured public base URL, or the one the request

@@ -15,6 +15,7 @@ import (
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/telemetry"
+	"github.com/imaged/imaged/variants"
 )
 
 // Check is one dependency that /readyz asks.
@@ -54,6 +55,9 @@ type Config struct {
 	Idempotency imaged.IdempotencyStore
 	// CORS lets pages of other origins call the API (nil: none may).
 	CORS *CORS
+	// Variants, when set, adds the variants of every image: the variants
+	// field, /api/variants, /api/images/{id}/variant and the /cdn routes.
+	Variants *variants.Service
 }
 
 // Server is the HTTP face of the service.
@@ -70,6 +74,7 @@ type Server struct {
 	ready      []Check
 	gen        *generation.Service
 	idem       imaged.IdempotencyStore
+	variants   *variants.Service
 	mux        *http.ServeMux
 	handler    http.Handler
 }
@@ -89,6 +94,7 @@ func New(cfg Config) *Server {
 		ready:      cfg.Ready,
 		gen:        cfg.Generation,
 		idem:       cfg.Idempotency,
+		variants:   cfg.Variants,
 		mux:        http.NewServeMux(),
 	}
 	if s.log == nil {
@@ -142,6 +148,16 @@ func (s *Server) routes() {
 	}
 
 	s.Handle("GET /cdn/{key}", s.handleBlob, false)
+
+	if s.variants != nil {
+		s.Handle("GET /api/variants", s.handleListPresets, true)
+		// GET /api/images/{id}/variant, which a literal pattern cannot
+		// name: it would conflict with GET /api/images/generations/{jobId}
+		// (both match /api/images/generations/variant).
+		s.Handle("GET /api/images/{id}/{resource}", s.handleImageResource, true)
+		s.Handle("GET /cdn/{key}/{preset}", s.handlePresetVariant, false)
+		s.Handle("GET /cdn/{key}/{transform}/{signature}", s.handleSignedVariant, false)
+	}
 
 	if s.gen != nil && s.idem != nil {
 		s.Handle("GET /api/images/models", s.handleModels, true)

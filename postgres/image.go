@@ -65,14 +65,38 @@ func (db *DB) FindImageByBlobKey(ctx context.Context, key string) (*imaged.Image
 	return db.oneImage(ctx, `SELECT `+imageColumns+` FROM images WHERE blob_key = $1`, key)
 }
 
-// DeleteImage removes owner's image id and returns what was removed.
+// DeleteImage removes owner's image id and returns what was removed. The
+// same statement notifies every replica listening for deletions (see
+// deletions.go), which PostgreSQL does when it commits; the deletion is
+// reported to this DB's OnImageDeleted functions, and acknowledged by the
+// replicas that were listening (up to deletionAckWait), before DeleteImage
+// returns.
 func (db *DB) DeleteImage(ctx context.Context, owner, id string) (*imaged.Image, error) {
 	if !imaged.ValidID(id) {
 		return nil, imaged.NotFound()
 	}
-	ctx, cancel := db.bound(ctx)
+	d := db.deletions
+	qctx, cancel := db.bound(ctx)
 	defer cancel()
-	return db.oneImage(ctx, `DELETE FROM images WHERE id = $1 AND owner = $2 RETURNING `+imageColumns, id, owner)
+	var listeners int
+	if err := db.pool.QueryRow(qctx, `SELECT count(*) FROM pg_stat_activity WHERE starts_with(application_name, $1)`,
+		d.listenerPrefix()).Scan(&listeners); err != nil {
+		return nil, wrap(err)
+	}
+	acks := d.expect(id, listeners)
+	img, err := db.oneImage(qctx, `WITH d AS (
+			DELETE FROM images WHERE id = $1 AND owner = $2 RETURNING `+imageColumns+`
+		), n AS (
+			SELECT pg_notify($3, $4 || ' ' || id || ' ' || blob_key) FROM d
+		)
+		SELECT `+imageColumns+` FROM d, n`, id, owner, d.channel, d.origin)
+	if err != nil {
+		d.forget(id, acks)
+		return nil, err
+	}
+	d.report(img)
+	d.await(ctx, id, acks)
+	return img, nil
 }
 
 func (db *DB) oneImage(ctx context.Context, sql string, args ...any) (*imaged.Image, error) {
@@ -90,8 +114,8 @@ func (db *DB) oneImage(ctx context.Context, sql string, args ...any) (*imaged.Im
 // match, read from one snapshot. The page is positioned by f.Cursor (keyset: constant cost at any
 // depth) or else by f.Page; it holds f.PageSize images at most. Without a
 // search the count is read from image_counts, which triggers keep (migration
-// 0002), at a constant cost; with one it counts the owner's matching rows, a
-// cost that grows with the owner's images.
+// 0002), at a constant cost; with one it counts the matches found through
+// the trigram indexes (the image_search migration), a cost that follows the matches.
 func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.ImagePage, error) {
 	if f.PageSize <= 0 {
 		f.PageSize = defaultPageSize
@@ -109,7 +133,11 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 	// The kept count sums the owner's rows, one per source.
 	countSQL := `SELECT coalesce(sum(n), 0)::bigint FROM image_counts WHERE ` + strings.Join(where, " AND ")
 	if f.Search != "" {
-		where = append(where, `original_filename ILIKE `+arg("%"+escapeLike(f.Search)+"%")+` ESCAPE '\'`)
+		// A substring of the filename or of the prompt, found through the
+		// trigram indexes of the image_search migration (backslash is ILIKE's default
+		// escape, which escapeLike uses).
+		p := arg("%" + escapeLike(f.Search) + "%")
+		where = append(where, `(original_filename ILIKE `+p+` OR generation->>'prompt' ILIKE `+p+`)`)
 		countSQL = `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
 	}
 	countArgs := append([]any(nil), args...)
@@ -128,6 +156,16 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 	// One more than a page tells whether another page follows.
 	listSQL := fmt.Sprintf(`SELECT %s FROM images WHERE %s ORDER BY created_at %s, id %s LIMIT %d OFFSET %d`,
 		imageColumns, strings.Join(where, " AND "), dir, dir, f.PageSize+1, offset)
+	if f.Search != "" {
+		// The matches first, then the page sorted from them: left to
+		// itself the planner may walk the owner's images in order and
+		// filter them, betting that matches are frequent, and read every
+		// image of the owner when they are rare. Its cost is then the
+		// count's, which follows the matches.
+		listSQL = fmt.Sprintf(`WITH matches AS MATERIALIZED (SELECT %s FROM images WHERE %s)
+			SELECT * FROM matches ORDER BY created_at %s, id %s LIMIT %d OFFSET %d`,
+			imageColumns, strings.Join(where, " AND "), dir, dir, f.PageSize+1, offset)
+	}
 
 	ctx, cancel := db.bound(ctx)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,8 +361,18 @@ func testImages(t *testing.T, open func(t *testing.T) Stores) {
 		if !ok {
 			t.Skip("the store does not report deletions (imaged.DeletionFeed); its lookups are not cached")
 		}
-		var reported []string
-		feed.OnImageDeleted(func(img *imaged.Image) { reported = append(reported, img.BlobKey) })
+		var (
+			mu       sync.Mutex
+			reported []string
+		)
+		feed.OnImageDeleted(func(img *imaged.Image) {
+			if img == nil {
+				return // "forget everything": a feed (re)starting to listen
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			reported = append(reported, img.BlobKey)
+		})
 		img, other := newImage("alice", "a.png", t0), newImage("alice", "b.png", t0)
 		create(t, s, img, other)
 		if _, err := s.DeleteImage(t.Context(), "bob", img.ID); imaged.ErrCode(err) != imaged.ENotFound {
@@ -370,6 +381,8 @@ func testImages(t *testing.T, open func(t *testing.T) Stores) {
 		if _, err := s.DeleteImage(t.Context(), "alice", img.ID); err != nil {
 			t.Fatalf("DeleteImage: %v", err)
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if !slices.Equal(reported, []string{img.BlobKey}) {
 			t.Errorf("reported %q, want only the deleted image's key %q", reported, img.BlobKey)
 		}
@@ -541,6 +554,56 @@ func testListImages(t *testing.T, open func(t *testing.T) Stores, create func(*t
 			if p.TotalItems != int64(len(tc.want)) {
 				t.Errorf("search %q: total %d, want %d", tc.search, p.TotalItems, len(tc.want))
 			}
+		}
+	})
+
+	t.Run("list_search_matches_prompts", func(t *testing.T) {
+		s := open(t).Images
+		prompted := func(owner, filename, prompt string, at time.Time) *imaged.Image {
+			img := newGenerated(owner, filename, at)
+			img.Generation.Prompt = prompt
+			img.Generation.NegativePrompt = "blurry harbour"
+			return img
+		}
+		lighthouse := prompted("alice", "gen-1.webp", "A Lighthouse at dusk", t0)
+		cafe := prompted("alice", "gen-2.webp", "Un CAFÉ à Paris, 1920", t0.Add(time.Second))
+		quoted := prompted("alice", "gen-3.webp", `the "quoted" sign OR NOT`, t0.Add(2*time.Second))
+		named := newImage("alice", "lighthouse-photo.jpg", t0.Add(3*time.Second))
+		upload := newImage("alice", "gen-4.png", t0.Add(4*time.Second))
+		bobs := prompted("bob", "bob.webp", "a lighthouse too", t0)
+		create(t, s, lighthouse, cafe, quoted, named, upload, bobs)
+		for _, tc := range []struct {
+			search string
+			want   []*imaged.Image
+		}{
+			{"lighthouse", []*imaged.Image{lighthouse, named}}, // prompt or filename
+			{"LIGHTHOUSE AT", []*imaged.Image{lighthouse}},     // a substring of the prompt, any case
+			{"ghthou", []*imaged.Image{lighthouse, named}},     // inside words
+			{"café à", []*imaged.Image{cafe}},                  // Unicode case folding
+			{`"quoted"`, []*imaged.Image{quoted}},              // quotes are characters
+			{"sign OR NOT", []*imaged.Image{quoted}},           // operators are words
+			{"OR", []*imaged.Image{quoted}},                    // two characters
+			{"harbour", nil},                                   // the negative prompt is not searched
+			{"webp a", nil},                                    // no match across filename and prompt
+			{"gen-", []*imaged.Image{lighthouse, cafe, quoted, upload}},
+		} {
+			p := list(t, s, imaged.ImageFilter{Owner: "alice", Search: tc.search, Sort: imaged.SortAsc, Page: 1, PageSize: 10})
+			wantIDs(t, fmt.Sprintf("search %q", tc.search), p.Images, tc.want)
+			if p.TotalItems != int64(len(tc.want)) {
+				t.Errorf("search %q: total %d, want %d", tc.search, p.TotalItems, len(tc.want))
+			}
+		}
+		p := list(t, s, imaged.ImageFilter{Owner: "alice", Search: "lighthouse", Source: imaged.SourceGeneration, Page: 1, PageSize: 10})
+		wantIDs(t, "search with source", p.Images, []*imaged.Image{lighthouse})
+
+		// A deleted image is no longer found, by its prompt or its name.
+		if _, err := s.DeleteImage(t.Context(), "alice", lighthouse.ID); err != nil {
+			t.Fatal(err)
+		}
+		p = list(t, s, imaged.ImageFilter{Owner: "alice", Search: "lighthouse", Page: 1, PageSize: 10})
+		wantIDs(t, "search after delete", p.Images, []*imaged.Image{named})
+		if p.TotalItems != 1 {
+			t.Errorf("search after delete: total %d, want 1", p.TotalItems)
 		}
 	})
 

@@ -73,10 +73,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	imgs := images.New(tel.ImageStore(b.db), tel.BlobStore(b.blobs), images.Config{
+	blobs := tel.BlobStore(b.blobs)
+	imgs := images.New(tel.ImageStore(b.db), blobs, images.Config{
 		MaxFileSize:   cfg.MaxFileSize,
 		MaxPixels:     cfg.MaxPixels,
 		KeepMetadata:  cfg.KeepMetadata,
+		CacheSize:     cacheSize(cfg.ImageCache),
 		ImportAllow:   cfg.OutboundAllow,
 		ImportTimeout: cfg.ImportTimeout,
 		Marker:        marker,
@@ -85,6 +87,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	provs, err := providers(getenv, log)
 	if err != nil {
 		return err
+	}
+	if provs, err = applyModelsFile(cfg.ModelsFile, provs, log); err != nil {
+		return err
+	}
+	for _, w := range maxPixelsWarnings(provs, cfg.MaxPixels) {
+		log.Warn(w)
 	}
 	for i := range provs {
 		provs[i] = tel.Generator(provs[i])
@@ -97,13 +105,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Workers:         cfg.Workers,
 		JobLease:        cfg.JobLease,
 		Marker:          marker,
+		Observer:        tel,
 		Logger:          log,
 	})
 	if err != nil {
 		return err
 	}
+	if q, ok := b.db.(telemetry.QueueStats); ok {
+		tel.WatchQueue(q)
+	}
 	workers := gen.StartWorkers(ctx)
 	defer workers.Stop(cfg.ShutdownTimeout)
+
+	renderer, err := newRenderer(cfg, log, tel.RenderDone)
+	if err != nil {
+		return err
+	}
+	defer renderer.Close()
+	tel.WatchRenders(telemetry.RenderLoadFunc(func() (int, int, uint64) {
+		st := renderer.Stats()
+		return st.Busy, st.Queued, st.Rejected
+	}))
+	vars, err := newVariants(cfg, imgs, blobs, renderer, marker.MarkVariant, log)
+	if err != nil {
+		return err
+	}
 
 	cursorSecret := secret
 	if cursorSecret == nil {
@@ -128,6 +154,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Telemetry:        tel,
 		MetricsToken:     cfg.MetricsToken,
 		MetricsElsewhere: cfg.MetricsAddr != "",
+		Variants:         vars,
 	})
 	if err := mountPage(srv, cfg, secret, generated, log); err != nil {
 		return err
@@ -257,7 +284,7 @@ func mintDevToken(secret []byte) (string, error) {
 // mountPage adds the gallery page's routes to the server.
 func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
 	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes),
-		OIDCAudience: cfg.OIDCAudience}
+		OIDCAudience: cfg.OIDCAudience, MaxFileSize: cfg.MaxFileSize}
 	if cfg.PublicURL != "" {
 		wc.ImageOrigins = []string{cfg.PublicURL}
 	}
@@ -275,4 +302,13 @@ func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, l
 		srv.Handle(r.Pattern, r.Handler, false)
 	}
 	return nil
+}
+
+// cacheSize is images.Config.CacheSize for the image-cache setting, where 0
+// means off.
+func cacheSize(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

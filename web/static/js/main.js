@@ -69,10 +69,10 @@ function initSignIn() {
 async function start() {
   initSignIn();
   initGallery(openDetail);
-  initUpload();
   initGenerate();
   initDetail();
   config = await pageConfig().catch(() => config);
+  initUpload(config);
   show($("dev-token"), config.devToken);
   show($("oidc"), !!config.oidc);
   if (config.oidc) $("token-submit").textContent = "Use token";
