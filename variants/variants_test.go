@@ -57,6 +57,17 @@ func TestParsePresets(t *testing.T) {
 			t.Errorf("specs %v", specs)
 		}
 	})
+	t.Run("defaults_are_bounded_by_the_largest_side", func(t *testing.T) {
+		got, err := variants.ParsePresets("", 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range got {
+			if err := p.Spec.Validate(1024); err != nil || p.Width > 1024 {
+				t.Errorf("%s = %s with a largest side of 1024: %v", p.Name, p.Spec, err)
+			}
+		}
+	})
 	for name, text := range map[string]string{
 		"no_size":           "a=,format=webp",
 		"bad_size":          "a=12y",
