@@ -457,6 +457,34 @@ func getCmd(ctx context.Context, e *env, args []string) error {
 	return tw.Flush()
 }
 
+func importCmd(ctx context.Context, e *env, args []string) error {
+	fs := newCommandFlags("import", e.stderr)
+	cf := addClientFlags(fs)
+	name := fs.String("name", "", "display name (default: the URL's last path segment)")
+	asJSON := fs.Bool("json", false, "print the image object as JSON")
+	urls, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(urls) != 1 {
+		return usagef("import needs one URL: imaged import https://example.com/a.png")
+	}
+	ctx, cancel, c, err := cf.connect(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	img, err := c.Import(ctx, urls[0], *name)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, img)
+	}
+	fmt.Fprintf(e.stdout, "%s\t%s\t%dx%d\t%s\n", img.ID, printable(img.OriginalFilename), img.Width, img.Height, humanBytes(img.FileSize))
+	return nil
+}
+
 func removeCmd(ctx context.Context, e *env, args []string) error {
 	fs := newCommandFlags("rm", e.stderr)
 	cf := addClientFlags(fs)

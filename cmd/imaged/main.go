@@ -127,6 +127,7 @@ func init() {
 		{name: "generate", args: `"PROMPT" [--aspect 16:9] [-n 2] [-o DIR]`, summary: "generate images and write them to a directory", client: true, run: generateCmd},
 		{name: "edit", args: `ID "PROMPT" [--mask ID|FILE] [--strength 0.6] [-o DIR]`, summary: "edit one of your images with a prompt and write the results to a directory", client: true, run: editCmd},
 		{name: "upload", args: "FILE...", summary: "upload images, with progress for large files", client: true, run: uploadCmd},
+		{name: "import", args: "URL [--name NAME] [--json]", summary: "have the service fetch an image from a URL and store it", client: true, run: importCmd},
 		{name: "ls", args: "[--search TEXT] [--source upload|generation] [--json]", summary: "list your images, newest first", client: true, run: listCmd},
 		{name: "get", args: "ID [--output FILE] [--json]", summary: "show an image's metadata, or save its bytes", client: true, run: getCmd},
 		{name: "rm", args: "ID...", summary: "delete images", client: true, run: removeCmd},
