@@ -36,8 +36,22 @@ type Config struct {
 	// provider reports it (imaged.ReportProgress): each percentage once, in
 	// increasing order. It must return quickly.
 	JobProgress func(ctx context.Context, jobID string, percent int)
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// CheckWebhookURL, when set, enables the webhook field of requests:
+	// it refuses a URL the outbound rules would refuse (an *imaged.Error
+	// saying why). See CheckWebhook.
+	CheckWebhookURL func(ctx context.Context, url string) error
+	// JobChanged, when set, hears the id of every job this process
+	// changed, once the change (and its webhook delivery) is recorded: a
+	// webhook sender wakes up on it instead of waiting for its next poll.
+	JobChanged func(jobID string)
+	// EventPoll is how often event streams look in the database for the
+	// events of jobs that other replicas run; 500ms.
+	EventPoll time.Duration
+	// MaxStream bounds one event stream; the client resumes with
+	// Last-Event-ID. 1 hour.
+	MaxStream time.Duration
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Marker marks a generated image as AI-generated (package provenance): it
@@ -57,6 +71,7 @@ type Service struct {
 	cfg             Config
 	log             *slog.Logger
 	wake            chan struct{}
+	watch           *watchers
 }
 
 // New returns a Service. The default provider must be among cfg.Providers.
@@ -91,6 +106,12 @@ func New(imgs *images.Service, quota imaged.QuotaStore, jobs imaged.JobStore, cf
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.EventPoll <= 0 {
+		cfg.EventPoll = 500 * time.Millisecond
+	}
+	if cfg.MaxStream <= 0 {
+		cfg.MaxStream = time.Hour
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -104,6 +125,7 @@ func New(imgs *images.Service, quota imaged.QuotaStore, jobs imaged.JobStore, cf
 		log:             cfg.Logger,
 		wake:            make(chan struct{}, 1),
 	}
+	s.watch = newWatchers(s)
 	for _, p := range cfg.Providers {
 		if _, dup := s.providers[p.Name()]; dup {
 			return nil, errors.New("provider " + p.Name() + " configured twice")
@@ -161,6 +183,9 @@ func (s *Service) Generate(ctx context.Context, owner string, r Request) ([]*ima
 	res, err := s.resolve(r)
 	if err != nil {
 		return nil, err
+	}
+	if r.Webhook != nil {
+		return nil, imaged.Errorf(imaged.EValidation, "webhook needs an asynchronous request (Prefer: respond-async): a synchronous one answers with the images")
 	}
 	now := s.cfg.Now()
 	reservation, err := s.quota.ReserveQuota(ctx, owner, res.req.N, s.cfg.Quota, now, now.Add(s.cfg.Timeout+time.Minute))

@@ -15,6 +15,7 @@ import (
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/telemetry"
+	"github.com/imaged/imaged/webhooks"
 )
 
 // Check is one dependency that /readyz asks.
@@ -54,6 +55,8 @@ type Config struct {
 	Idempotency imaged.IdempotencyStore
 	// CORS lets pages of other origins call the API (nil: none may).
 	CORS *CORS
+	// Webhooks enables the webhook secret routes and a job's deliveries.
+	Webhooks *webhooks.Service
 }
 
 // Server is the HTTP face of the service.
@@ -70,8 +73,12 @@ type Server struct {
 	ready      []Check
 	gen        *generation.Service
 	idem       imaged.IdempotencyStore
-	mux        *http.ServeMux
-	handler    http.Handler
+	hooks      *webhooks.Service
+	// streams ends with CloseStreams: event streams outlive no shutdown.
+	streams      context.Context
+	closeStreams context.CancelFunc
+	mux          *http.ServeMux
+	handler      http.Handler
 }
 
 // New returns a Server with every route registered.
@@ -89,11 +96,13 @@ func New(cfg Config) *Server {
 		ready:      cfg.Ready,
 		gen:        cfg.Generation,
 		idem:       cfg.Idempotency,
+		hooks:      cfg.Webhooks,
 		mux:        http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	if s.maxFiles <= 0 {
 		s.maxFiles = 10
 	}
@@ -119,6 +128,11 @@ func (s *Server) Handle(pattern string, h http.HandlerFunc, auth bool) {
 	}
 	s.mux.HandleFunc(pattern, h)
 }
+
+// CloseStreams ends the event streams being served (their clients resume
+// elsewhere with Last-Event-ID), so that a graceful shutdown need not wait
+// for jobs to end: pass it to http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() { s.closeStreams() }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
@@ -149,6 +163,12 @@ func (s *Server) routes() {
 		s.Handle("POST /api/images/generate-with-idempotency", s.idempotent(true, s.handleGenerate), true)
 		s.Handle("GET /api/images/generations", s.handleListJobs, true)
 		s.Handle("GET /api/images/generations/{jobId}", s.handleGetJob, true)
+		s.Handle("GET /api/images/generations/{jobId}/events", s.handleJobEvents, true)
+	}
+	if s.gen != nil && s.hooks != nil {
+		s.Handle("GET /api/webhooks/secret", s.handleWebhookSecret, true)
+		s.Handle("POST /api/webhooks/secret/rotate", s.handleRotateWebhookSecret, true)
+		s.Handle("GET /api/images/generations/{jobId}/webhooks", s.handleJobDeliveries, true)
 	}
 
 	s.mux.HandleFunc("/", s.handleUnmatched)
