@@ -36,8 +36,13 @@ const (
 	ERequestTimeout ErrorCode = "REQUEST_TIMEOUT"
 	// ERangeNotSatisfiable: no range of a Range header lies within the bytes.
 	ERangeNotSatisfiable ErrorCode = "RANGE_NOT_SATISFIABLE"
+	// EEditUnsupported: the model asked for cannot edit images.
+	EEditUnsupported ErrorCode = "EDIT_NOT_SUPPORTED"
 	// EHeadersTooLarge: the request's header fields exceed the limit.
 	EHeadersTooLarge ErrorCode = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+	// EInvalidSignature: a signed transform URL whose signature is
+	// missing, wrong or expired.
+	EInvalidSignature ErrorCode = "INVALID_SIGNATURE"
 	// EImportRefused: an import URL (or a redirect it led to) points where
 	// the service may not go.
 	EImportRefused ErrorCode = "IMPORT_URL_REFUSED"

@@ -13,6 +13,9 @@ type Source string
 const (
 	SourceUpload     Source = "upload"
 	SourceGeneration Source = "generation"
+	// SourceEdit is an image a provider made from another of the owner's
+	// images (its ParentID) as a prompt said.
+	SourceEdit Source = "edit"
 )
 
 // Image is the metadata of one stored image. Its bytes live in a BlobStore
@@ -28,9 +31,12 @@ type Image struct {
 	BlobKey          string // random, never derived from the filename
 	Source           Source
 	Generation       *Generation // nil for uploads
-	Provenance       *Provenance // nil when the bytes say nothing of their origin
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// ParentID is the image an edit was made from ("" unless Source is
+	// SourceEdit). The parent may have been deleted since.
+	ParentID   string
+	Provenance *Provenance // nil when the bytes say nothing of their origin
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Generation is what a generated image was made from.
@@ -46,6 +52,10 @@ type Generation struct {
 	Options map[string]string `json:"options,omitempty"`
 	// Usage is what the provider reported counting for the request.
 	Usage *Usage `json:"usage,omitempty"`
+	// Strength and MaskID are what an edit asked for: how far it could
+	// move from its source, and the image that said where it could change.
+	Strength *float64 `json:"strength,omitempty"`
+	MaskID   string   `json:"maskId,omitempty"`
 	// The style fields of the request, as given: the provider saw them
 	// folded into its prompt (see the README, "Generation").
 	ArtStyle         string `json:"artStyle,omitempty"`

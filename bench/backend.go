@@ -91,6 +91,9 @@ type seedSet struct {
 	png           []byte
 	width, height int
 	sha           string
+	// prompt, when set, makes image i a generation of prompt(i) where it
+	// answers one ("" keeps it an upload).
+	prompt func(i int) string
 }
 
 func newSeedSet(owner string, n int, png []byte, width, height int, sha string) *seedSet {
@@ -115,7 +118,7 @@ func (s *seedSet) image(i int) *imaged.Image {
 	if i > 0 {
 		key = blobKey(r)
 	}
-	return &imaged.Image{
+	img := &imaged.Image{
 		ID:               uuidV7(at, r),
 		Owner:            s.owner,
 		OriginalFilename: fmt.Sprintf("seed-%07d.png", i),
@@ -129,6 +132,13 @@ func (s *seedSet) image(i int) *imaged.Image {
 		CreatedAt:        at,
 		UpdatedAt:        at,
 	}
+	if s.prompt != nil {
+		if p := s.prompt(i); p != "" {
+			img.Source = imaged.SourceGeneration
+			img.Generation = &imaged.Generation{Prompt: p, Provider: "builtin", Model: "procedural-1", AspectRatio: "1:1"}
+		}
+	}
+	return img
 }
 
 // ids returns the ids of the set's images, oldest first.

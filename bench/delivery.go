@@ -12,10 +12,14 @@ package main
 //     (one per core, as `worker_processes auto` gives here), keep-alive
 //     without a request limit (imaged has none), an access log buffered
 //     like imaged's (64 KiB, flushed every 100 ms).
-//  3. For each file, -delivery-rounds times: wrk -t2 -c32 -d{-d} against
-//     imaged, then against nginx, each after a warm-up of -warmup. It prints
-//     req/s of each, their ratio, and the CPU each server used per request
-//     (from /proc: imaged's process; nginx's master and workers).
+//  3. Starts bench/baseline -dir on the same directory: a bare net/http
+//     handler that opens each file and sends it with sendfile, the floor of
+//     Go's HTTP server on this machine.
+//  4. For each file, -delivery-rounds times: wrk -t2 -c32 -d{-d} against
+//     imaged, then nginx, then the bare handler, each after a warm-up of
+//     -warmup. It prints req/s of each, the ratios to nginx, and the CPU
+//     each server used per request (from /proc: imaged's process; nginx's
+//     master and workers; the bare handler's process).
 //
 // wrk and the servers share the machine's cores: the ratio, measured in the
 // same run, is the figure; the absolute numbers depend on the machine.
@@ -126,15 +130,40 @@ func (b *bench) measureDelivery(ctx context.Context, be *backend) error {
 		return err
 	}
 	defer ng.stop()
+	// The floor of Go's net/http on this machine: a bare handler sending the
+	// same files with sendfile (bench/baseline -dir).
+	baddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	bl, err := startChild(ctx, "baseline", b.baseline, []string{"-addr", baddr, "-dir", filepath.Join(root, "www")},
+		childEnv(), baddr, files[0].path, filepath.Join(b.work, "baseline-files.log"))
+	if err != nil {
+		return err
+	}
+	defer bl.stop()
 
 	rounds := b.o.deliveryRounds
 	fmt.Fprintf(b.report, "\ndelivery: wrk -t2 -c32 -d%s, %d round(s) per file, imaged then nginx each round; load average %s\n",
 		b.o.dur, rounds, loadAverage())
 	tw := tabwriter.NewWriter(b.report, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tfile\tbytes\tround\timaged req/s\tp50\tp99\tCPU/req\tnginx req/s\tp50\tp99\tCPU/req\tratio\t")
+	fmt.Fprintln(tw, "\tfile\tbytes\tround\timaged req/s\tp50\tp99\tCPU/req\tnginx req/s\tp50\tp99\tCPU/req\tratio\tnet/http req/s\tCPU/req\tratio\t")
 	for _, f := range files {
 		for round := 1; round <= rounds; round++ {
+			// With -cpuprofile, imaged's first measured window is profiled.
+			var wait func() error
+			if b.o.cpuprofile != "" && !b.profiled {
+				b.profiled = true
+				wait = b.profile(ctx, load{Warmup: b.o.warmup, Dur: b.o.dur})
+			}
 			im, err := runWrk(ctx, wrk, srv.base+f.path, b.o.warmup, b.o.dur, srv.pid())
+			if wait != nil {
+				if perr := wait(); perr != nil {
+					progress("CPU profile failed: %v", perr)
+				} else {
+					progress("CPU profile of imaged during delivery of %s written to %s", f.name, b.o.cpuprofile)
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("delivery: imaged %s: %w", f.name, err)
 			}
@@ -142,15 +171,19 @@ func (b *bench) measureDelivery(ctx context.Context, be *backend) error {
 			if err != nil {
 				return fmt.Errorf("delivery: nginx %s: %w", f.name, err)
 			}
-			if im.non2xx > 0 || nx.non2xx > 0 || im.errors != "" || nx.errors != "" {
-				return fmt.Errorf("delivery: %s: failed answers: imaged %d non-2xx %s, nginx %d non-2xx %s",
-					f.name, im.non2xx, im.errors, nx.non2xx, nx.errors)
+			gh, err := runWrk(ctx, wrk, bl.base+f.path, b.o.warmup, b.o.dur, bl.pid())
+			if err != nil {
+				return fmt.Errorf("delivery: net/http floor %s: %w", f.name, err)
 			}
-			fmt.Fprintf(tw, "\t%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t\n", f.name, f.size, round,
+			if im.non2xx > 0 || nx.non2xx > 0 || gh.non2xx > 0 || im.errors != "" || nx.errors != "" || gh.errors != "" {
+				return fmt.Errorf("delivery: %s: failed answers: imaged %d non-2xx %s, nginx %d non-2xx %s, net/http %d non-2xx %s",
+					f.name, im.non2xx, im.errors, nx.non2xx, nx.errors, gh.non2xx, gh.errors)
+			}
+			fmt.Fprintf(tw, "\t%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.0f\t%s\t%.2f\t\n", f.name, f.size, round,
 				im.reqPerSec, im.p50, im.p99, us(im.cpuPerReq), nx.reqPerSec, nx.p50, nx.p99, us(nx.cpuPerReq),
-				im.reqPerSec/nx.reqPerSec)
-			progress("delivery %s round %d: imaged %.0f req/s, nginx %.0f req/s (%.2f)", f.name, round,
-				im.reqPerSec, nx.reqPerSec, im.reqPerSec/nx.reqPerSec)
+				im.reqPerSec/nx.reqPerSec, gh.reqPerSec, us(gh.cpuPerReq), gh.reqPerSec/nx.reqPerSec)
+			progress("delivery %s round %d: imaged %.0f req/s, nginx %.0f req/s (%.2f); bare net/http %.0f req/s (%.2f)", f.name, round,
+				im.reqPerSec, nx.reqPerSec, im.reqPerSec/nx.reqPerSec, gh.reqPerSec, gh.reqPerSec/nx.reqPerSec)
 		}
 	}
 	return tw.Flush()
@@ -266,9 +299,24 @@ var (
 // runWrk drives u with wrk -t2 -c32 for warmup (not counted), then for dur,
 // and measures the CPU time of the process tree of pid meanwhile.
 func runWrk(ctx context.Context, wrk, u string, warmup, dur time.Duration, pid int) (*wrkResult, error) {
+	return runWrkWith(ctx, wrk, u, 32, nil, nil, warmup, dur, pid)
+}
+
+// runWrkWith is runWrk with conns connections, extra wrk arguments before
+// the URL (a -s script) and script arguments after it.
+func runWrkWith(ctx context.Context, wrk, u string, conns int, extra, scriptArgs []string, warmup, dur time.Duration, pid int) (*wrkResult, error) {
 	secs := func(d time.Duration) string { return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) + "s" }
+	args := func(d time.Duration, more ...string) []string {
+		a := append([]string{"-t2", "-c" + strconv.Itoa(conns), "-d" + secs(d)}, more...)
+		a = append(a, extra...)
+		a = append(a, u)
+		if len(scriptArgs) > 0 {
+			a = append(append(a, "--"), scriptArgs...)
+		}
+		return a
+	}
 	if warmup > 0 {
-		if out, err := exec.CommandContext(ctx, wrk, "-t2", "-c32", "-d"+secs(warmup), u).CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, wrk, args(warmup)...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("wrk: %v: %s", err, out)
 		}
 	}
@@ -276,7 +324,7 @@ func runWrk(ctx context.Context, wrk, u string, warmup, dur time.Duration, pid i
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.CommandContext(ctx, wrk, "-t2", "-c32", "-d"+secs(dur), "--latency", u).CombinedOutput()
+	out, err := exec.CommandContext(ctx, wrk, args(dur, "--latency")...).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("wrk: %v: %s", err, out)
 	}

@@ -97,14 +97,23 @@
 //	                 (default $IMAGED_BENCH_DATABASE_URL)
 //	-deep N          position of the PostgreSQL listing's deep page (1000000)
 //	-only WHAT       run one benchmark only: get, list, gen, upload,
-//	                 provenance or delivery (delivery.go; it runs only when
-//	                 asked, and needs wrk and nginx)
+//	                 provenance, search (search.go: a search's cost at 100k
+//	                 and 1M images, in process), validation (validation.go: upload
+//	                 validation throughput against io.Copy, in process),
+//	                 delivery (delivery.go; needs wrk and nginx) or render
+//	                 (render.go; needs wrk); the last two run only when
+//	                 asked
 //	-delivery-rounds N  wrk rounds per file in the delivery benchmark (2)
+//	-imgproxy FILE   the imgproxy binary of -only render (render.go), the
+//	                 anchor (default $IMGPROXY_BIN; skipped when absent)
+//	-render-mem      -only render: also the peak RSS under 64 renders at once
+//	-render-soak N   -only render: also N renders in a row, RSS as it goes
 //	-list            also run the listing benchmark (first page vs deep page)
 //	-skip-upload     skip the upload memory test
 //	-uploads N       concurrent uploads in the memory test (16)
 //	-gen-d DURATION  measured window of each generation run (5s)
 //	-cpuprofile FILE write a CPU profile of imaged during its first load run
+//	                 (with -only delivery: its first wrk window)
 //	                 (the server is built with net/http/pprof on a private
 //	                 port through go build -overlay; the source is untouched);
 //	                 read it with: go tool pprof -top FILE
@@ -206,6 +215,9 @@ type options struct {
 	keep       bool
 
 	deliveryRounds int
+	imgproxy       string // the imgproxy binary of the render benchmark's anchor
+	renderMem      bool
+	renderSoak     int
 }
 
 func main() {
@@ -218,7 +230,10 @@ func main() {
 	flag.IntVar(&o.deep, "deep", 1000000, "position of the deep page of the PostgreSQL listing")
 	flag.StringVar(&o.dbURL, "database-url", os.Getenv("IMAGED_BENCH_DATABASE_URL"),
 		"also measure imaged on this PostgreSQL database (`postgres://...`; default $IMAGED_BENCH_DATABASE_URL)")
-	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process) or delivery (runs only when asked; needs wrk and nginx)")
+	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), search (search cost at 100k and 1M images, in process; PostgreSQL too with -database-url), validation (upload validation throughput, in process), delivery or render (these two run only when asked; they need wrk, delivery nginx too)")
+	flag.StringVar(&o.imgproxy, "imgproxy", os.Getenv("IMGPROXY_BIN"), "the imgproxy `binary` of the render benchmark's anchor (default $IMGPROXY_BIN; the benchmark never builds it)")
+	flag.BoolVar(&o.renderMem, "render-mem", false, "render benchmark: also the peak RSS under 64 concurrent renders")
+	flag.IntVar(&o.renderSoak, "render-soak", 0, "render benchmark: also `N` renders in a row on the fast path, RSS after each tenth")
 	flag.IntVar(&o.deliveryRounds, "delivery-rounds", 2, "rounds of wrk per file in the delivery benchmark, imaged then nginx each round")
 	flag.BoolVar(&o.list, "list", false, "also run the listing benchmark (first page vs a deep page; default true with -database-url)")
 	flag.BoolVar(&o.skipUpload, "skip-upload", false, "skip the upload memory test")
@@ -249,10 +264,13 @@ func main() {
 func (o *options) check() error {
 	switch o.only {
 	case "":
-	case "get", "list", "gen", "upload", "provenance", "delivery":
+	case "get", "list", "gen", "upload", "provenance", "search", "validation", "delivery", "render":
 		o.list = o.list || o.only == "list"
 	default:
-		return fmt.Errorf("-only must be get, list, gen, upload, provenance or delivery, got %q", o.only)
+		return fmt.Errorf("-only must be get, list, gen, upload, provenance, search, validation, delivery or render, got %q", o.only)
+	}
+	if o.renderSoak < 0 {
+		return fmt.Errorf("-render-soak must not be negative")
 	}
 	if o.conns < 1 || o.listConns < 1 || o.dur <= 0 || o.genDur <= 0 || o.warmup < 0 || o.uploads < 1 {
 		return fmt.Errorf("-c, -list-c and -uploads must be positive, -d and -gen-d positive, -warmup not negative")
@@ -323,8 +341,13 @@ type backendRun struct {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	if o.only == "provenance" {
+	switch o.only {
+	case "provenance":
 		return measureProvenance(ctx, os.Stdout)
+	case "validation":
+		return measureValidation(ctx, os.Stdout)
+	case "search":
+		return measureSearch(ctx, os.Stdout, o.dbURL)
 	}
 	b := &bench{o: o, tokens: map[string]string{}, report: os.Stdout}
 	if b.root, err = moduleRoot(ctx); err != nil {
@@ -344,6 +367,9 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if err := b.build(ctx); err != nil {
 		return err
+	}
+	if o.only == "render" {
+		return b.measureRender(ctx)
 	}
 
 	shared := "imaged and the load generator"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -152,6 +153,11 @@ func withConn(ctx context.Context, dbURL string, fn func(context.Context, *pgx.C
 // copyImages migrates the schema of dbURL with postgres.Open, then COPYs s
 // into its images table and brings the rest of the schema in line.
 func copyImages(ctx context.Context, dbURL string, s *seedSet, progress func(int)) error {
+	return copyImageRange(ctx, dbURL, s, 0, s.n, progress)
+}
+
+// copyImageRange is copyImages of the images [from, to) of s.
+func copyImageRange(ctx context.Context, dbURL string, s *seedSet, from, to int, progress func(int)) error {
 	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL})
 	if err != nil {
 		return err
@@ -163,9 +169,9 @@ func copyImages(ctx context.Context, dbURL string, s *seedSet, progress func(int
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
-	i := 0
+	i := from
 	n, err := conn.CopyFrom(ctx, pgx.Identifier{"images"}, imageColumns, pgx.CopyFromFunc(func() ([]any, error) {
-		if i == s.n {
+		if i == to {
 			return nil, nil
 		}
 		img := s.image(i)
@@ -174,14 +180,22 @@ func copyImages(ctx context.Context, dbURL string, s *seedSet, progress func(int
 		}
 		// As postgres.CreateImage writes them; generation is NULL for an
 		// upload.
+		var gen any
+		if img.Generation != nil {
+			b, err := json.Marshal(img.Generation)
+			if err != nil {
+				return nil, err
+			}
+			gen = string(b)
+		}
 		return []any{img.ID, img.Owner, img.OriginalFilename, img.MediaType, img.Size, img.Width, img.Height,
-			img.SHA256, img.BlobKey, string(img.Source), nil, img.CreatedAt, img.UpdatedAt}, nil
+			img.SHA256, img.BlobKey, string(img.Source), gen, img.CreatedAt, img.UpdatedAt}, nil
 	}))
 	if err != nil {
 		return fmt.Errorf("copy images: %w", err)
 	}
-	if n != int64(s.n) {
-		return fmt.Errorf("copy images: %d rows copied, not %d", n, s.n)
+	if n != int64(to-from) {
+		return fmt.Errorf("copy images: %d rows copied, not %d", n, to-from)
 	}
 	if err := refreshImageCounts(ctx, conn); err != nil {
 		return err

@@ -42,9 +42,9 @@ func moduleRoot(ctx context.Context) (string, error) {
 }
 
 // goBuild builds pkg (relative to root) into out. overlay, when not empty,
-// is a go build -overlay file.
-func goBuild(ctx context.Context, root, pkg, out, overlay string) error {
-	args := []string{"build", "-o", out}
+// is a go build -overlay file; flags are more go build flags (-tags).
+func goBuild(ctx context.Context, root, pkg, out, overlay string, flags ...string) error {
+	args := append([]string{"build", "-o", out}, flags...)
 	if overlay != "" {
 		args = append(args, "-overlay", overlay)
 	}

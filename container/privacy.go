@@ -28,14 +28,30 @@ import (
 // Metadata that cannot be parsed, or is over the size Validate keeps, is
 // dropped whole (for WebP, with its VP8X flag). ICC profiles, comments and
 // C2PA manifests are kept, and a file that carries a C2PA manifest is left
-// as it is: any change would break the manifest's hash binding, and the
-// manifest's own assertions are what its signer chose to publish.
+// as it is: any change would break the manifest's hash binding (see
+// ScrubSigned for a caller that signs such a file again).
 func Scrub(info *Info) []Edit {
+	if HasC2PA(info) {
+		return nil
+	}
+	return ScrubSigned(info)
+}
+
+// HasC2PA tells whether the file Validate described carries a C2PA
+// manifest store.
+func HasC2PA(info *Info) bool {
 	for _, m := range info.Metadata {
 		if m.Kind == "c2pa" {
-			return nil
+			return true
 		}
 	}
+	return false
+}
+
+// ScrubSigned is Scrub for a file whose C2PA manifest the caller signs
+// again after the edits: the same edits, made also when the file carries a
+// manifest (which they leave in place, its hard binding broken).
+func ScrubSigned(info *Info) []Edit {
 	var edits []Edit
 	var clearFlags byte
 	var extended []Metadata

@@ -5,6 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,7 +70,9 @@ var filesOnce sync.Once
 var filesDir string
 
 // browserFiles is a directory with the files the page uploads: two
-// images, one named like HTML, and a text file named .png.
+// images, one named like HTML, a text file named .png, big.png (4.8 MB,
+// over the gallery test's IMAGED_MAX_FILE_SIZE) and huge.png (small, but
+// 7500x7000 pixels: over the default IMAGED_MAX_PIXELS).
 func browserFiles(t *testing.T) string {
 	filesOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "imaged-browser-files-")
@@ -76,9 +82,26 @@ func browserFiles(t *testing.T) string {
 		os.WriteFile(filepath.Join(dir, "a.png"), pngImage(t, 320, 240, 3), 0o644)
 		os.WriteFile(filepath.Join(dir, "<img src=x onerror=alert(1)>.png"), pngImage(t, 200, 300, 5), 0o644)
 		os.WriteFile(filepath.Join(dir, "notes.png"), []byte("these are notes, not an image\n"), 0o644)
+		noise := image.NewNRGBA(image.Rect(0, 0, 1100, 1100))
+		rng := mrand.New(mrand.NewPCG(1, 2))
+		for i := range noise.Pix {
+			noise.Pix[i] = byte(rng.Uint32())
+		}
+		writePNG(t, filepath.Join(dir, "big.png"), noise)
+		writePNG(t, filepath.Join(dir, "huge.png"), image.NewPaletted(image.Rect(0, 0, 7500, 7000), color.Palette{color.Black, color.White}))
 		filesDir = dir
 	})
 	return filesDir
+}
+
+func writePNG(t *testing.T, name string, img image.Image) {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestGalleryInBrowser: sign in with a token, upload (one file named like
@@ -86,7 +109,7 @@ func browserFiles(t *testing.T) string {
 // delete, reload, keyboard, 360 px, the first load's weight, and the
 // development token.
 func TestGalleryInBrowser(t *testing.T) {
-	s := startServer(t, serverOpts{})
+	s := startServer(t, serverOpts{Env: map[string]string{"IMAGED_MAX_FILE_SIZE": "4000000"}})
 	alice, _ := users(t)
 	figures := browser(t, s, "gallery", s.Token(alice))
 	kib := figures["firstLoadBytes"].(float64) / 1024

@@ -101,6 +101,8 @@ type serverOpts struct {
 	// Two servers given the same DataDir (and the same backend) are two
 	// replicas of one service.
 	DataDir string
+	// Addr is the --addr to listen on; empty means a free loopback port.
+	Addr string
 	// Env adds IMAGED_* settings such as IMAGED_MAX_FILE_SIZE.
 	Env map[string]string
 }
@@ -152,7 +154,10 @@ func startServer(t *testing.T, opts serverOpts) *server {
 		output:  &syncBuffer{},
 		exited:  make(chan struct{}),
 	}
-	s.cmd = exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", opts.DataDir)
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	s.cmd = exec.Command(binary, "serve", "--addr", opts.Addr, "--data-dir", opts.DataDir)
 	s.cmd.Env = s.env
 	s.cmd.Stderr = s.output
 	stdout, err := s.cmd.StdoutPipe()

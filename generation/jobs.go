@@ -11,15 +11,18 @@ import (
 
 // jobPayload is what a job carries for whoever runs it.
 type jobPayload struct {
-	Request     Request `json:"request"`
-	Reservation string  `json:"reservation"`
+	Request     Request      `json:"request"`
+	Reservation string       `json:"reservation"`
+	Edit        *editPayload `json:"edit,omitempty"` // nil for a generation
 }
 
 // JobView is a job with its images, as the API shows it.
 type JobView struct {
 	*imaged.Job
 	Request Request
-	Images  []*imaged.Image
+	// EditOf is the id of the image an edit job edits, "" for a generation.
+	EditOf string
+	Images []*imaged.Image
 }
 
 // Submit validates r, reserves its quota (so a client over quota hears 429
@@ -29,7 +32,13 @@ func (s *Service) Submit(ctx context.Context, owner string, r Request) (*JobView
 	if err != nil {
 		return nil, err
 	}
-	hook, err := s.CheckWebhook(ctx, r.Webhook)
+	return s.enqueue(ctx, owner, res, nil)
+}
+
+// enqueue checks the webhook of a resolved request, reserves its quota and
+// queues it; edit is nil for a generation.
+func (s *Service) enqueue(ctx context.Context, owner string, res *resolved, edit *editPayload) (*JobView, error) {
+	hook, err := s.CheckWebhook(ctx, res.original.Webhook)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +48,7 @@ func (s *Service) Submit(ctx context.Context, owner string, r Request) (*JobView
 	if err != nil {
 		return nil, err
 	}
-	payload, _ := json.Marshal(jobPayload{Request: res.original, Reservation: reservation})
+	payload, _ := json.Marshal(jobPayload{Request: res.original, Reservation: reservation, Edit: edit})
 	ts := now.UTC().Truncate(time.Microsecond)
 	job := &imaged.Job{
 		ID:        imaged.NewID(),
@@ -60,7 +69,11 @@ func (s *Service) Submit(ctx context.Context, owner string, r Request) (*JobView
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return &JobView{Job: job, Request: res.original}, nil
+	v := &JobView{Job: job, Request: res.original}
+	if edit != nil {
+		v.EditOf = edit.Image
+	}
+	return v, nil
 }
 
 // Job returns the caller's job with its images once it succeeded.
@@ -114,6 +127,9 @@ func (s *Service) view(ctx context.Context, job *imaged.Job) (*JobView, error) {
 	var p jobPayload
 	if json.Unmarshal(job.Request, &p) == nil {
 		v.Request = p.Request
+		if p.Edit != nil {
+			v.EditOf = p.Edit.Image
+		}
 	}
 	for _, imgID := range job.ImageIDs {
 		img, err := s.images.Get(ctx, owner, imgID)
@@ -245,7 +261,12 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 	// A context of its own: the lease goroutine above reads rctx.
 	runCtx := imaged.WithProgress(rctx, s.progressOf(rctx, job.ID))
 	var imgs []*imaged.Image
-	res, err := s.resolve(p.Request)
+	var res *resolved
+	if p.Edit != nil {
+		res, err = s.resolveEdit(rctx, job.Owner, p.Edit.request(p.Request))
+	} else {
+		res, err = s.resolve(p.Request)
+	}
 	if err == nil {
 		imgs, err = s.run(runCtx, job.Owner, res)
 	}

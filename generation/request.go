@@ -144,6 +144,10 @@ type resolved struct {
 	model    imaged.Model
 	req      imaged.GenerateRequest
 	original Request
+	// editor and edit are set for an edit: the provider as an Editor and
+	// what the edit sends it.
+	editor imaged.Editor
+	edit   *editInputs
 }
 
 func invalid(format string, args ...any) error {
@@ -157,35 +161,11 @@ func (s *Service) resolve(r Request) (*resolved, error) {
 	if prompt == "" {
 		return nil, invalid("prompt is required")
 	}
-	name := r.Provider
-	if name == "" {
-		name = s.defaultProvider
+	p, m, err := s.pick(r.Provider, r.Model)
+	if err != nil {
+		return nil, err
 	}
-	p, ok := s.providers[name]
-	if !ok {
-		return nil, invalid("provider %q is not enabled; enabled providers: %s", r.Provider, strings.Join(s.providerNames(), ", "))
-	}
-	models := p.Models()
-	if len(models) == 0 {
-		return nil, invalid("provider %q offers no model", name)
-	}
-	m := models[0]
-	if r.Model != "" {
-		found := false
-		for _, cand := range models {
-			if cand.ID == r.Model {
-				m, found = cand, true
-				break
-			}
-		}
-		if !found {
-			ids := make([]string, len(models))
-			for i, cand := range models {
-				ids[i] = cand.ID
-			}
-			return nil, invalid("model %q is not offered by provider %q; its models: %s", r.Model, name, strings.Join(ids, ", "))
-		}
-	}
+	name := p.Name()
 	ar := r.AspectRatio
 	if ar == "" {
 		ar = "1:1"
@@ -247,6 +227,36 @@ func (s *Service) resolve(r Request) (*resolved, error) {
 			Options:        r.Options,
 		},
 	}, nil
+}
+
+// pick returns the provider called provider (the default one when empty)
+// and its model called model (its first when empty).
+func (s *Service) pick(provider, model string) (imaged.Generator, imaged.Model, error) {
+	name := provider
+	if name == "" {
+		name = s.defaultProvider
+	}
+	p, ok := s.providers[name]
+	if !ok {
+		return nil, imaged.Model{}, invalid("provider %q is not enabled; enabled providers: %s", provider, strings.Join(s.providerNames(), ", "))
+	}
+	models := p.Models()
+	if len(models) == 0 {
+		return nil, imaged.Model{}, invalid("provider %q offers no model", name)
+	}
+	if model == "" {
+		return p, models[0], nil
+	}
+	for _, cand := range models {
+		if cand.ID == model {
+			return p, cand, nil
+		}
+	}
+	ids := make([]string, len(models))
+	for i, cand := range models {
+		ids[i] = cand.ID
+	}
+	return nil, imaged.Model{}, invalid("model %q is not offered by provider %q; its models: %s", model, name, strings.Join(ids, ", "))
 }
 
 // composePrompt folds the style and theme fields of the original API into

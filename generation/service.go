@@ -60,6 +60,14 @@ type Marker interface {
 	MarkGenerated(data []byte, provider, model string) ([]byte, *imaged.Provenance, error)
 }
 
+// EditMarker is a Marker that also marks edits, as made from an existing
+// image with a trained model (the IPTC digital source type
+// compositeWithTrainedAlgorithmicMedia). A Marker without it marks edits
+// as generated images.
+type EditMarker interface {
+	MarkEdited(data []byte, provider, model string) ([]byte, *imaged.Provenance, error)
+}
+
 // Service generates images.
 type Service struct {
 	images          *images.Service
@@ -184,8 +192,8 @@ func (s *Service) Generate(ctx context.Context, owner string, r Request) ([]*ima
 	if err != nil {
 		return nil, err
 	}
-	if r.Webhook != nil {
-		return nil, imaged.Errorf(imaged.EValidation, "webhook needs an asynchronous request (Prefer: respond-async): a synchronous one answers with the images")
+	if err := syncWithoutWebhook(r); err != nil {
+		return nil, err
 	}
 	now := s.cfg.Now()
 	reservation, err := s.quota.ReserveQuota(ctx, owner, res.req.N, s.cfg.Quota, now, now.Add(s.cfg.Timeout+time.Minute))
@@ -195,6 +203,14 @@ func (s *Service) Generate(ctx context.Context, owner string, r Request) ([]*ima
 	imgs, err := s.run(ctx, owner, res)
 	s.finishQuota(ctx, reservation, len(imgs))
 	return imgs, err
+}
+
+// syncWithoutWebhook refuses a webhook on a request answered at once.
+func syncWithoutWebhook(r Request) error {
+	if r.Webhook != nil {
+		return imaged.Errorf(imaged.EValidation, "webhook needs an asynchronous request (Prefer: respond-async): a synchronous one answers with the images")
+	}
+	return nil
 }
 
 func (s *Service) finishQuota(ctx context.Context, reservation string, n int) {
@@ -238,7 +254,10 @@ func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imag
 			ThemeStyle:       res.original.ThemeStyle,
 			ThemeDescription: res.original.ThemeDescription,
 		}
-		img, err := s.store(ctx, owner, gen, g.Data)
+		if res.edit != nil {
+			gen.Strength, gen.MaskID = res.edit.strength, res.edit.maskID
+		}
+		img, err := s.store(ctx, owner, res, gen, g.Data)
 		if err != nil {
 			s.discard(ctx, owner, stored)
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -254,12 +273,21 @@ func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imag
 	return stored, nil
 }
 
-// store marks (when a Marker is set) and stores one generated image.
-func (s *Service) store(ctx context.Context, owner string, gen *imaged.Generation, data []byte) (*imaged.Image, error) {
+// store marks (when a Marker is set) and stores one generated or edited
+// image.
+func (s *Service) store(ctx context.Context, owner string, res *resolved, gen *imaged.Generation, data []byte) (*imaged.Image, error) {
 	n := images.NewImage{Owner: owner, Source: imaged.SourceGeneration, Generation: gen}
+	if res.edit != nil {
+		n.Source, n.ParentID = imaged.SourceEdit, res.edit.source.ID
+	}
 	if s.cfg.Marker != nil {
 		var err error
-		if data, n.Provenance, err = s.cfg.Marker.MarkGenerated(data, gen.Provider, gen.Model); err != nil {
+		if em, ok := s.cfg.Marker.(EditMarker); ok && res.edit != nil {
+			data, n.Provenance, err = em.MarkEdited(data, gen.Provider, gen.Model)
+		} else {
+			data, n.Provenance, err = s.cfg.Marker.MarkGenerated(data, gen.Provider, gen.Model)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -282,7 +310,7 @@ func (s *Service) discard(ctx context.Context, owner string, imgs []*imaged.Imag
 func (s *Service) callProvider(ctx context.Context, res *resolved) ([]imaged.GeneratedImage, error) {
 	delay := s.cfg.Backoff
 	for attempt := 1; ; attempt++ {
-		out, err := res.provider.Generate(ctx, res.req)
+		out, err := call(ctx, res)
 		if err == nil {
 			return out, nil
 		}
@@ -310,6 +338,19 @@ func (s *Service) callProvider(ctx context.Context, res *resolved) ([]imaged.Gen
 		}
 		delay *= 2
 	}
+}
+
+// call makes one call to the provider: Edit for an edit, Generate otherwise.
+func call(ctx context.Context, res *resolved) ([]imaged.GeneratedImage, error) {
+	if res.edit == nil {
+		return res.provider.Generate(ctx, res.req)
+	}
+	return res.editor.Edit(ctx, imaged.EditRequest{
+		GenerateRequest: res.req,
+		Image:           res.edit.image,
+		Mask:            res.edit.mask,
+		Strength:        res.edit.strength,
+	})
 }
 
 // providerFailure turns a provider's failure into the application error the

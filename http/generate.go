@@ -30,6 +30,7 @@ type jobJSON struct {
 	Provider  string          `json:"provider"`
 	Model     string          `json:"model,omitempty"`
 	Prompt    string          `json:"prompt,omitempty"`
+	ParentID  string          `json:"parentId,omitempty"`
 	Attempts  int             `json:"attempts"`
 	CreatedAt string          `json:"createdAt"`
 	UpdatedAt string          `json:"updatedAt"`
@@ -63,6 +64,7 @@ func (s *Server) jobJSON(r *http.Request, v *generation.JobView) jobJSON {
 		Provider:  v.Provider,
 		Model:     v.Request.Model,
 		Prompt:    v.Request.Prompt,
+		ParentID:  v.EditOf,
 		Attempts:  v.Attempts,
 		CreatedAt: formatTime(v.CreatedAt),
 		UpdatedAt: formatTime(v.UpdatedAt),
@@ -84,22 +86,30 @@ func decodeGenerateRequest(w http.ResponseWriter, r *http.Request) (generation.R
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return req, imaged.Errorf(imaged.EValidation, "The body must be JSON (Content-Type: application/json)")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxGenerateBody))
+	err := decodeStrict(http.MaxBytesReader(w, r.Body, maxGenerateBody), &req, "a generation request")
+	return req, err
+}
+
+// decodeStrict reads one JSON object into v, refusing unknown fields and
+// trailing data; what names the body in messages. An empty body is a
+// missing prompt.
+func decodeStrict(body io.Reader, v any, what string) error {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(v); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return req, err
+			return err
 		}
 		if errors.Is(err, io.EOF) {
-			return req, imaged.Errorf(imaged.EInvalidPrompt, "prompt is required")
+			return imaged.Errorf(imaged.EInvalidPrompt, "prompt is required")
 		}
-		return req, imaged.Errorf(imaged.EValidation, "The body is not a valid generation request: %s", jsonProblem(err))
+		return imaged.Errorf(imaged.EValidation, "The body is not a valid %s: %s", what, jsonProblem(err))
 	}
 	if dec.More() {
-		return req, imaged.Errorf(imaged.EValidation, "The body must hold one JSON object")
+		return imaged.Errorf(imaged.EValidation, "The body must hold one JSON object")
 	}
-	return req, nil
+	return nil
 }
 
 // jsonProblem describes a decoding error without echoing the input.

@@ -32,8 +32,11 @@ import (
 	"github.com/imaged/imaged/outbound"
 	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/provider/builtin"
+	"github.com/imaged/imaged/render"
 	"github.com/imaged/imaged/sqlite"
 	"github.com/imaged/imaged/telemetry"
+	"github.com/imaged/imaged/urlsign"
+	"github.com/imaged/imaged/variants"
 	"github.com/imaged/imaged/webhooks"
 )
 
@@ -89,6 +92,8 @@ type options struct {
 	genTimeout  time.Duration
 	maxAttempts int
 	cors        *CORS
+	presets     []variants.Preset // nil: the defaults
+	renderQueue int
 	importAllow []netip.Prefix
 	// webhooks enables the webhook field, its routes and a sender
 	// (h.hooks) whose outbound client may reach loopback receivers.
@@ -111,6 +116,9 @@ type harness struct {
 	genClock *clock
 	logs     *logBuffer
 	hooks    *webhooks.Service
+	variants *variants.Service
+	signer   *urlsign.Signer
+	renderer *render.Pool
 }
 
 var start = time.Date(2025, 5, 4, 9, 42, 0, 0, time.UTC)
@@ -141,6 +149,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	marker := provenance.New(provenance.Config{Version: "test", Credentials: creds})
 	var checkURL func(context.Context, string) error
 	if o.webhooks {
 		allow, _ := outbound.ParseAllow("127.0.0.0/8")
@@ -168,11 +177,25 @@ func newHarness(t *testing.T, o options) *harness {
 		Backoff:         time.Millisecond,
 		Now:             h.genClock.Now,
 		Logger:          log,
-		Marker:          provenance.New(provenance.Config{Version: "test", Credentials: creds}),
+		Marker:          marker,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.signer, err = urlsign.New([]byte("test-signing-key-of-32-bytes-at-least"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.renderer = render.NewInProcess(render.Config{Workers: 2, Queue: o.renderQueue})
+	t.Cleanup(func() { h.renderer.Close() })
+	h.variants = variants.New(h.images, blobs, variants.Config{
+		Presets:  o.presets,
+		Renderer: h.renderer,
+		Signer:   h.signer,
+		Mark:     marker.MarkVariant,
+		CanMark:  provenance.CanMark,
+		Logger:   log,
+	})
 	h.srv = New(Config{
 		Telemetry:   telemetry.New(),
 		Images:      h.images,
@@ -183,6 +206,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Idempotency: db,
 		CORS:        o.cors,
 		Webhooks:    h.hooks,
+		Variants:    h.variants,
 	})
 	h.ts = httptest.NewServer(h.srv)
 	t.Cleanup(h.ts.Close)

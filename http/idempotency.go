@@ -6,7 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,12 +49,16 @@ func parseIdempotencyKey(h string) (string, bool) {
 }
 
 // requestFingerprint hashes what makes two requests "the same": method,
-// path, the async preference and the JSON body in canonical form (so key
-// order and spacing do not matter).
+// path, the async preference and the body in canonical form: JSON with key
+// order and spacing ignored, multipart with the boundary ignored.
 func requestFingerprint(r *http.Request, body []byte) string {
 	canon := body
 	var v any
-	if json.Unmarshal(body, &v) == nil {
+	if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		if b, err := canonicalMultipart(body, params["boundary"]); err == nil {
+			canon = b
+		}
+	} else if json.Unmarshal(body, &v) == nil {
 		if b, err := json.Marshal(v); err == nil {
 			canon = b
 		}
@@ -60,6 +68,30 @@ func requestFingerprint(r *http.Request, body []byte) string {
 	io.WriteString(h, strconv.FormatBool(preferAsync(r))+"\n")
 	h.Write(canon)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// canonicalMultipart lists a multipart body's parts in order, each as its
+// field name, file name and the SHA-256 of its content.
+func canonicalMultipart(body []byte, boundary string) ([]byte, error) {
+	if boundary == "" {
+		return nil, errors.New("no boundary")
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	var out bytes.Buffer
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			return out.Bytes(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		if _, err := io.Copy(h, p); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&out, "%q %q %x\n", p.FormName(), p.FileName(), h.Sum(nil))
+	}
 }
 
 // bufferedResponse records an answer so that it can be stored and replayed.
@@ -94,6 +126,15 @@ var replayedHeaders = []string{"Location", "Preference-Applied", "Content-Type"}
 // idempotent wraps a handler with Idempotency-Key handling. With required,
 // a request without the header is refused (IDEMPOTENCY_KEY_MISSING).
 func (s *Server) idempotent(required bool, next http.HandlerFunc) http.HandlerFunc {
+	return s.idempotentUpTo(required, maxGenerateBody, next)
+}
+
+// editBodyLimit bounds an edit's body: a multipart one may carry a mask.
+func (s *Server) editBodyLimit() int64 { return s.images.MaxFileSize() + multipartOverhead }
+
+// idempotentUpTo is idempotent for a route whose bodies may reach limit
+// bytes (held in memory while the request runs, to be fingerprinted).
+func (s *Server) idempotentUpTo(required bool, limit int64, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		values := r.Header.Values("Idempotency-Key")
 		if len(values) == 0 {
@@ -115,7 +156,11 @@ func (s *Server) idempotent(required bool, next http.HandlerFunc) http.HandlerFu
 			writeError(w, r, imaged.Errorf(imaged.EIdempotencyInvalid, "The Idempotency-Key header must be 1 to %d printable ASCII characters", maxIdempotencyKey))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxGenerateBody))
+		if r.ContentLength > limit {
+			writeError(w, r, imaged.Errorf(imaged.ETooLarge, "The request body exceeds the limit of %d bytes", limit))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			writeError(w, r, err)
 			return

@@ -46,10 +46,18 @@ type imageJSON struct {
 	Options map[string]string `json:"options,omitempty"`
 	Usage   *imaged.Usage     `json:"usage,omitempty"`
 
-	ArtStyle         string `json:"artStyle,omitempty"`
-	ArtDescription   string `json:"artDescription,omitempty"`
-	ThemeStyle       string `json:"themeStyle,omitempty"`
-	ThemeDescription string `json:"themeDescription,omitempty"`
+	// ParentID is the image an edit was made from; Strength and MaskID
+	// what the edit asked for.
+	ParentID         string   `json:"parentId,omitempty"`
+	Strength         *float64 `json:"strength,omitempty"`
+	MaskID           string   `json:"maskId,omitempty"`
+	ArtStyle         string   `json:"artStyle,omitempty"`
+	ArtDescription   string   `json:"artDescription,omitempty"`
+	ThemeStyle       string   `json:"themeStyle,omitempty"`
+	ThemeDescription string   `json:"themeDescription,omitempty"`
+
+	// Variants maps each preset's name to the URL of the image in it.
+	Variants map[string]string `json:"variants,omitempty"`
 }
 
 func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
@@ -66,11 +74,14 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 		SHA256:           img.SHA256,
 		Source:           string(img.Source),
 		Provenance:       img.Provenance,
+		ParentID:         img.ParentID,
+		Variants:         s.presetURLs(r, img.BlobKey),
 	}
 	if g := img.Generation; g != nil {
 		j.Prompt, j.NegativePrompt, j.Model, j.Provider = g.Prompt, g.NegativePrompt, g.Model, g.Provider
 		j.AspectRatio, j.Seed, j.RevisedPrompt = g.AspectRatio, g.Seed, g.RevisedPrompt
 		j.Options, j.Usage = g.Options, g.Usage
+		j.Strength, j.MaskID = g.Strength, g.MaskID
 		j.ArtStyle, j.ArtDescription = g.ArtStyle, g.ArtDescription
 		j.ThemeStyle, j.ThemeDescription = g.ThemeStyle, g.ThemeDescription
 	}
@@ -80,10 +91,16 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 // blobURL is the absolute URL of an image's bytes: on the configured CDN, or
 // on this service under /cdn.
 func (s *Server) blobURL(r *http.Request, key string) string {
+	return s.cdnBase(r) + "/" + key
+}
+
+// cdnBase is where the byte URLs start: the configured CDN, or this
+// service's /cdn.
+func (s *Server) cdnBase(r *http.Request) string {
 	if s.cdnBaseURL != "" {
-		return s.cdnBaseURL + "/" + key
+		return s.cdnBaseURL
 	}
-	return s.requestBase(r) + "/cdn/" + key
+	return s.requestBase(r) + "/cdn"
 }
 
 // requestBase is the configured public base URL, or the one the request
@@ -194,10 +211,10 @@ func (s *Server) parseListQuery(r *http.Request, owner string) (imaged.ImageFilt
 		return f, imaged.Errorf(imaged.EValidation, "sort must be asc or desc")
 	}
 	switch v := q.Get("source"); v {
-	case "", string(imaged.SourceUpload), string(imaged.SourceGeneration):
+	case "", string(imaged.SourceUpload), string(imaged.SourceGeneration), string(imaged.SourceEdit):
 		f.Source = imaged.Source(v)
 	default:
-		return f, imaged.Errorf(imaged.EValidation, "source must be upload or generation")
+		return f, imaged.Errorf(imaged.EValidation, "source must be upload, generation or edit")
 	}
 	f.Search = q.Get("search")
 	if len(f.Search) > 255 {

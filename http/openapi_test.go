@@ -296,6 +296,13 @@ func registeredRoutes(t *testing.T) []string {
 	return routes
 }
 
+// routeAliases are documented operations that server.go serves through a
+// wider pattern, which a literal one would conflict with (see the comment
+// there).
+var routeAliases = map[string]string{
+	"GET /api/images/{id}/variant": "GET /api/images/{id}/{resource}",
+}
+
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 // documentedOperations lists "METHOD /path" for every operation.
@@ -471,13 +478,17 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	for _, r := range routes {
 		want[r] = true
 	}
+	served := map[string]bool{} // registered patterns that serve an alias
+	for _, p := range routeAliases {
+		served[p] = true
+	}
 	for _, r := range routes {
-		if !slices.Contains(ops, r) {
+		if !slices.Contains(ops, r) && !served[r] {
 			t.Errorf("route %q is registered in server.go but not documented", r)
 		}
 	}
 	for _, op := range ops {
-		if want[op] {
+		if want[op] || want[routeAliases[op]] {
 			continue
 		}
 		if get, ok := strings.CutPrefix(op, "HEAD "); ok && want["GET "+get] {
@@ -489,12 +500,16 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	h := newHarness(t, options{webhooks: true})
 	for _, op := range ops {
 		method, path, _ := strings.Cut(op, " ")
-		concrete := strings.NewReplacer("{id}", "x", "{jobId}", "x", "{key}", "x").Replace(path)
+		concrete := strings.NewReplacer("{id}", "x", "{jobId}", "x", "{key}", "x",
+			"{preset}", "x", "{transform}", "x", "{signature}", "x").Replace(path)
 		req, _ := http.NewRequest(method, concrete, nil)
 		_, pattern := h.srv.mux.Handler(req)
 		wantPattern := op
 		if method == "HEAD" {
 			wantPattern = "GET " + path
+		}
+		if p, ok := routeAliases[wantPattern]; ok {
+			wantPattern = p
 		}
 		if pattern != wantPattern {
 			t.Errorf("%s %s is served by pattern %q, want %q", method, concrete, pattern, wantPattern)

@@ -15,6 +15,7 @@ import (
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/telemetry"
+	"github.com/imaged/imaged/variants"
 	"github.com/imaged/imaged/webhooks"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	CORS *CORS
 	// Webhooks enables the webhook secret routes and a job's deliveries.
 	Webhooks *webhooks.Service
+	// Variants, when set, adds the variants of every image: the variants
+	// field, /api/variants, /api/images/{id}/variant and the /cdn routes.
+	Variants *variants.Service
 }
 
 // Server is the HTTP face of the service.
@@ -77,6 +81,7 @@ type Server struct {
 	// streams ends with CloseStreams: event streams outlive no shutdown.
 	streams      context.Context
 	closeStreams context.CancelFunc
+	variants     *variants.Service
 	mux          *http.ServeMux
 	handler      http.Handler
 }
@@ -97,6 +102,7 @@ func New(cfg Config) *Server {
 		gen:        cfg.Generation,
 		idem:       cfg.Idempotency,
 		hooks:      cfg.Webhooks,
+		variants:   cfg.Variants,
 		mux:        http.NewServeMux(),
 	}
 	if s.log == nil {
@@ -157,6 +163,16 @@ func (s *Server) routes() {
 
 	s.Handle("GET /cdn/{key}", s.handleBlob, false)
 
+	if s.variants != nil {
+		s.Handle("GET /api/variants", s.handleListPresets, true)
+		// GET /api/images/{id}/variant, which a literal pattern cannot
+		// name: it would conflict with GET /api/images/generations/{jobId}
+		// (both match /api/images/generations/variant).
+		s.Handle("GET /api/images/{id}/{resource}", s.handleImageResource, true)
+		s.Handle("GET /cdn/{key}/{preset}", s.handlePresetVariant, false)
+		s.Handle("GET /cdn/{key}/{transform}/{signature}", s.handleSignedVariant, false)
+	}
+
 	if s.gen != nil && s.idem != nil {
 		s.Handle("GET /api/images/models", s.handleModels, true)
 		s.Handle("POST /api/images/generate", s.idempotent(false, s.handleGenerate), true)
@@ -169,6 +185,7 @@ func (s *Server) routes() {
 		s.Handle("GET /api/webhooks/secret", s.handleWebhookSecret, true)
 		s.Handle("POST /api/webhooks/secret/rotate", s.handleRotateWebhookSecret, true)
 		s.Handle("GET /api/images/generations/{jobId}/webhooks", s.handleJobDeliveries, true)
+		s.Handle("POST /api/images/{id}/edit", s.idempotentUpTo(false, s.editBodyLimit(), s.handleEdit), true)
 	}
 
 	s.mux.HandleFunc("/", s.handleUnmatched)

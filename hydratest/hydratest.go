@@ -35,6 +35,9 @@ type Options struct {
 	// authorization-code flow (a test app answering through AcceptLogin and
 	// AcceptConsent). Defaults point at a closed port.
 	LoginURL, ConsentURL string
+	// LogoutURL is where Hydra sends the browser to confirm an
+	// RP-initiated logout (AcceptLogout answers it).
+	LogoutURL string
 	// Env adds Hydra configuration as environment variables
 	// (e.g. "TTL_ACCESS_TOKEN=5m").
 	Env []string
@@ -66,6 +69,9 @@ func Start(t testing.TB, opt Options) *Server {
 	if opt.ConsentURL == "" {
 		opt.ConsentURL = "http://127.0.0.1:9/consent"
 	}
+	if opt.LogoutURL == "" {
+		opt.LogoutURL = "http://127.0.0.1:9/logout"
+	}
 	secret := make([]byte, 24)
 	rand.Read(secret)
 	cmd := exec.Command(bin, "serve", "all", "--dev", "--sqa-opt-out")
@@ -78,6 +84,7 @@ func Start(t testing.TB, opt Options) *Server {
 		"URLS_SELF_ISSUER="+s.PublicURL+"/",
 		"URLS_LOGIN="+opt.LoginURL,
 		"URLS_CONSENT="+opt.ConsentURL,
+		"URLS_LOGOUT="+opt.LogoutURL,
 		"SECRETS_SYSTEM="+base64.StdEncoding.EncodeToString(secret),
 	)
 	cmd.Env = append(cmd.Env, opt.Env...)
@@ -101,6 +108,7 @@ func Start(t testing.TB, opt Options) *Server {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				s.warmKeys(t)
 				return s
 			}
 		}
@@ -113,6 +121,22 @@ func Start(t testing.TB, opt Options) *Server {
 			t.Fatalf("hydratest: hydra not ready after 20 s:\n%s", logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// warmKeys fetches the JWKS once: Hydra makes its signing keys on first
+// use (RSA, seconds on a busy machine), which must not eat into the time a
+// service under test gives its first JWKS fetch.
+func (s *Server) warmKeys(t testing.TB) {
+	t.Helper()
+	c := &http.Client{Timeout: 60 * time.Second}
+	resp, err := c.Get(s.JWKSURL())
+	if err != nil {
+		t.Fatalf("hydratest: warming the JWKS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("hydratest: warming the JWKS: %s", resp.Status)
 	}
 }
 
@@ -185,58 +209,126 @@ func (s *Server) RotateKey(t testing.TB) string {
 // redirect the browser must follow next.
 func (s *Server) AcceptLogin(t testing.TB, challenge, subject string) string {
 	t.Helper()
-	var r struct {
-		RedirectTo string `json:"redirect_to"`
+	_, to, err := s.acceptLogin(context.Background(), challenge, subject, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.adminJSON(t, "PUT", "/admin/oauth2/auth/requests/login/accept?login_challenge="+url.QueryEscape(challenge),
-		map[string]any{"subject": subject}, &r)
-	return r.RedirectTo
+	return to
 }
 
 // AcceptConsent grants the requested scopes and audiences of the consent
 // challenge, answering the redirect the browser must follow next.
 func (s *Server) AcceptConsent(t testing.TB, challenge string) string {
 	t.Helper()
+	to, err := s.acceptConsent(context.Background(), challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+// acceptLogin accepts a login challenge; with remember, Hydra keeps a
+// session (a cookie of its own) so that the next sign-in of the browser
+// skips the login step until the session ends (logout).
+// It reports whether Hydra had such a session already (skip).
+func (s *Server) acceptLogin(ctx context.Context, challenge, subject string, remember bool) (skip bool, to string, err error) {
+	q := "?login_challenge=" + url.QueryEscape(challenge)
+	var lr struct {
+		Skip    bool   `json:"skip"`
+		Subject string `json:"subject"`
+	}
+	if err := s.call(ctx, "GET", "/admin/oauth2/auth/requests/login"+q, nil, &lr); err != nil {
+		return false, "", err
+	}
+	if lr.Skip {
+		subject = lr.Subject // Hydra insists on the remembered subject
+	}
+	var r struct {
+		RedirectTo string `json:"redirect_to"`
+	}
+	body := map[string]any{"subject": subject}
+	if remember {
+		body["remember"] = true
+		body["remember_for"] = 3600
+	}
+	err = s.call(ctx, "PUT", "/admin/oauth2/auth/requests/login/accept"+q, body, &r)
+	return lr.Skip, r.RedirectTo, err
+}
+
+func (s *Server) acceptConsent(ctx context.Context, challenge string) (string, error) {
+	q := "?consent_challenge=" + url.QueryEscape(challenge)
 	var cr struct {
 		RequestedScope    []string `json:"requested_scope"`
 		RequestedAudience []string `json:"requested_access_token_audience"`
 	}
-	req, _ := http.NewRequest("GET", s.AdminURL+"/admin/oauth2/auth/requests/consent?consent_challenge="+url.QueryEscape(challenge), nil)
-	s.do(t, req, &cr)
+	if err := s.call(ctx, "GET", "/admin/oauth2/auth/requests/consent"+q, nil, &cr); err != nil {
+		return "", err
+	}
 	var r struct {
 		RedirectTo string `json:"redirect_to"`
 	}
-	s.adminJSON(t, "PUT", "/admin/oauth2/auth/requests/consent/accept?consent_challenge="+url.QueryEscape(challenge),
+	err := s.call(ctx, "PUT", "/admin/oauth2/auth/requests/consent/accept"+q,
 		map[string]any{"grant_scope": cr.RequestedScope, "grant_access_token_audience": cr.RequestedAudience}, &r)
-	return r.RedirectTo
+	return r.RedirectTo, err
+}
+
+func (s *Server) acceptLogout(ctx context.Context, challenge string) (string, error) {
+	var r struct {
+		RedirectTo string `json:"redirect_to"`
+	}
+	err := s.call(ctx, "PUT", "/admin/oauth2/auth/requests/logout/accept?logout_challenge="+url.QueryEscape(challenge), nil, &r)
+	return r.RedirectTo, err
 }
 
 func (s *Server) adminJSON(t testing.TB, method, path string, body, out any) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, s.AdminURL+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	s.do(t, req, out)
+	if err := s.call(context.Background(), method, path, body, out); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (s *Server) do(t testing.TB, req *http.Request, out any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := s.send(req, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// call sends a JSON request to the admin API (body nil: none).
+func (s *Server) call(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.AdminURL+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return s.send(req, out)
+}
+
+func (s *Server) send(req *http.Request, out any) error {
+	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
 	defer cancel()
 	resp, err := s.http.Do(req.WithContext(ctx))
 	if err != nil {
-		t.Fatalf("hydratest: %s %s: %v", req.Method, req.URL.Path, err)
+		return fmt.Errorf("hydratest: %s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		t.Fatalf("hydratest: %s %s: %s: %s", req.Method, req.URL.Path, resp.Status, b)
+		return fmt.Errorf("hydratest: %s %s: %s: %s", req.Method, req.URL.Path, resp.Status, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("hydratest: %s %s: %v in %s", req.Method, req.URL.Path, err, b)
+			return fmt.Errorf("hydratest: %s %s: %v in %s", req.Method, req.URL.Path, err, b)
 		}
 	}
+	return nil
 }
 
 func freePort(t testing.TB) int {

@@ -15,7 +15,9 @@ type GCStats struct {
 
 // CollectGarbage deletes blobs that no image references and that are older
 // than grace: bytes left behind when a metadata write failed after the blob
-// was stored, or when deleting an image's bytes failed. The grace period
+// was stored, or when deleting an image's bytes failed; and variants
+// (imaged.VariantKey) whose original has no record any more, as after a
+// crash between deleting an image's record and its variants. The grace period
 // protects uploads in flight, whose blob exists a moment before its record.
 // Run it from any one replica (imaged gc); running it twice is harmless.
 func (s *Service) CollectGarbage(ctx context.Context, grace time.Duration) (GCStats, error) {
@@ -26,7 +28,12 @@ func (s *Service) CollectGarbage(ctx context.Context, grace time.Duration) (GCSt
 		if b.ModTime.After(cutoff) {
 			return nil
 		}
-		_, err := s.images.FindImageByBlobKey(ctx, b.Key)
+		// A variant lives as long as its original's record.
+		key := b.Key
+		if original, ok := imaged.OriginalKey(b.Key); ok {
+			key = original
+		}
+		_, err := s.images.FindImageByBlobKey(ctx, key)
 		switch imaged.ErrCode(err) {
 		case "":
 			return nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/images"
+	"github.com/imaged/imaged/provenance"
 )
 
 // photoWithGPS is a JPEG into which exiftool wrote a GPS position, a body
@@ -107,5 +108,30 @@ func TestStore_removes_private_metadata_of_uploads(t *testing.T) {
 				t.Fatal("with KeepMetadata the bytes must be stored as sent")
 			}
 		})
+	}
+}
+
+// TestStore_scrubbing_keeps_the_AI_mark: an AI photo marked with XMP only
+// loses its GPS position and keeps its digital source type.
+func TestStore_scrubbing_keeps_the_AI_mark(t *testing.T) {
+	ctx := context.Background()
+	marked, _, err := provenance.New(provenance.Config{Version: "elsewhere"}).MarkGenerated(photoWithGPS(t), "other", "model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, images.Config{})
+	img, err := f.svc.Store(ctx, images.NewImage{Owner: "alice", Source: imaged.SourceUpload}, bytes.NewReader(marked))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Provenance == nil || img.Provenance.DigitalSourceType != provenance.TrainedAlgorithmicMedia {
+		t.Fatalf("provenance %+v", img.Provenance)
+	}
+	tags := exifTags(t, storedBytes(t, f, img))
+	if _, has := tags["GPSLatitude"]; has {
+		t.Fatal("GPSLatitude kept")
+	}
+	if tags["DigitalSourceType"] != provenance.TrainedAlgorithmicMedia {
+		t.Fatalf("DigitalSourceType = %v after scrubbing", tags["DigitalSourceType"])
 	}
 }

@@ -49,6 +49,11 @@ type Config struct {
 	// private parts (GPS position, serial numbers, location and contact
 	// fields: container.Scrub) are removed before the image is recorded.
 	KeepMetadata bool
+	// Marker, when it signs, lets uploads that carry a C2PA manifest lose
+	// their private metadata too: the cleaned file is signed again, the
+	// uploaded manifest its parent ingredient (see rewriteSigned). Without
+	// it they are stored as sent.
+	Marker *provenance.Marker
 	// ImportAllow lists the non-public addresses that imports by URL may
 	// reach (IMAGED_OUTBOUND_ALLOW); none by default.
 	ImportAllow []netip.Prefix
@@ -65,6 +70,9 @@ type Service struct {
 	log    *slog.Logger
 	byKey  *keyCache // nil unless the store reports its deletions
 	fetch  *outbound.Client
+	// resigning bounds the uploads signed again at once: each holds its
+	// file in memory a few times over.
+	resigning chan struct{}
 }
 
 // New returns a Service over the given stores.
@@ -87,7 +95,7 @@ func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service 
 	if cfg.ImportTimeout <= 0 {
 		cfg.ImportTimeout = DefaultImportTimeout
 	}
-	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger, fetch: importClient(cfg)}
+	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger, fetch: importClient(cfg), resigning: make(chan struct{}, 2)}
 	if feed, ok := images.(imaged.DeletionFeed); ok {
 		s.byKey = newKeyCache()
 		feed.OnImageDeleted(func(img *imaged.Image) { s.byKey.forget(img.BlobKey) })
@@ -104,6 +112,8 @@ type NewImage struct {
 	Filename   string // as the client sent it; "" for a generated name
 	Source     imaged.Source
 	Generation *imaged.Generation
+	// ParentID is the image an edit was made from.
+	ParentID string
 	// Provenance is what the bytes say of their origin, when the caller
 	// knows it (the generation service marks what it stores).
 	Provenance *imaged.Provenance
@@ -119,7 +129,7 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		return nil, imaged.Errorf(imaged.EUnauthorized, "Missing or invalid bearer token")
 	}
 	limit := s.cfg.MaxFileSize
-	if n.Source == imaged.SourceGeneration {
+	if n.Source == imaged.SourceGeneration || n.Source == imaged.SourceEdit {
 		limit = s.cfg.MaxGenerated
 	}
 	limited := &limitReader{r: r, left: limit, max: limit}
@@ -142,6 +152,7 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		BlobKey:    imaged.NewBlobKey(format.Ext()),
 		Source:     n.Source,
 		Generation: n.Generation,
+		ParentID:   n.ParentID,
 		Provenance: n.Provenance,
 		CreatedAt:  now,
 		UpdatedAt:  now,
@@ -184,6 +195,12 @@ func (s *Service) Store(ctx context.Context, n NewImage, r io.Reader) (*imaged.I
 		if edits := container.Scrub(info); len(edits) > 0 {
 			if err := s.rewrite(ctx, img, format, edits); err != nil {
 				return nil, err
+			}
+		} else if s.resigns() && container.HasC2PA(info) {
+			if edits := container.ScrubSigned(info); len(edits) > 0 {
+				if err := s.rewriteSigned(ctx, img, format, edits); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -229,6 +246,57 @@ func (s *Service) rewrite(ctx context.Context, img *imaged.Image, f container.Fo
 	return nil
 }
 
+func (s *Service) resigns() bool { return s.cfg.Marker != nil && s.cfg.Marker.Signs() }
+
+// rewriteSigned is rewrite for an upload that carries a C2PA manifest: the
+// edits would break its hard binding, so the cleaned file is signed again
+// (provenance.Marker.MarkScrubbed) with the uploaded manifest as the parent
+// of ours, and the record's provenance becomes what the new file says.
+// Signing needs the file whole, so it is held in memory (up to the size
+// limit, a few copies); at most cap(s.resigning) such uploads run at once.
+// If the manifest cannot be signed again, the file is stored as sent.
+func (s *Service) rewriteSigned(ctx context.Context, img *imaged.Image, f container.Format, edits []container.Edit) error {
+	select {
+	case s.resigning <- struct{}{}:
+		defer func() { <-s.resigning }()
+	case <-ctx.Done():
+		s.removeBlob(ctx, img.BlobKey)
+		return ctx.Err()
+	}
+	src, err := s.blobs.Open(ctx, img.BlobKey)
+	if err != nil {
+		s.removeBlob(ctx, img.BlobKey)
+		return err
+	}
+	var cleaned bytes.Buffer
+	cleaned.Grow(int(img.Size))
+	_, err = container.Rewrite(&cleaned, bufio.NewReaderSize(src, 64<<10), f, edits)
+	src.Close()
+	if err != nil {
+		s.removeBlob(ctx, img.BlobKey)
+		return fmt.Errorf("clean a signed upload: %w", err)
+	}
+	signed, prov, err := s.cfg.Marker.MarkScrubbed(cleaned.Bytes())
+	if err != nil {
+		s.log.WarnContext(ctx, "an upload's C2PA manifest could not be signed again; stored as sent, metadata included", "err", err)
+		return nil
+	}
+	cleaned = bytes.Buffer{}
+	old := img.BlobKey
+	defer s.removeBlob(ctx, old)
+	key := imaged.NewBlobKey(f.Ext())
+	size, err := s.blobs.Put(ctx, key, bytes.NewReader(signed))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("store cleaned blob: %w", err)
+	}
+	sum := sha256.Sum256(signed)
+	img.BlobKey, img.Size, img.SHA256, img.Provenance = key, size, hex.EncodeToString(sum[:]), prov
+	return nil
+}
+
 // removeBlob deletes bytes that no record references, with a fresh context
 // since ctx may be what failed. A failure leaves garbage for CollectGarbage.
 func (s *Service) removeBlob(ctx context.Context, key string) {
@@ -270,8 +338,10 @@ func (s *Service) List(ctx context.Context, f imaged.ImageFilter) (*imaged.Image
 }
 
 // Delete removes the caller's image: first its metadata, so that the id and
-// the URL stop answering at once, then its bytes. A failure to remove the
-// bytes is logged and leaves an unreferenced blob, never a dangling record.
+// the URLs (of the bytes and of every variant) stop answering at once, then
+// its bytes and its variants' (imaged.VariantKey). A failure to remove
+// bytes is logged and leaves unreferenced blobs for CollectGarbage, never a
+// dangling record.
 func (s *Service) Delete(ctx context.Context, owner, id string) error {
 	img, err := s.images.DeleteImage(ctx, owner, id)
 	if err != nil {
@@ -281,6 +351,36 @@ func (s *Service) Delete(ctx context.Context, owner, id string) error {
 	defer cancel()
 	if err := s.blobs.Delete(dctx, img.BlobKey); err != nil {
 		s.log.ErrorContext(ctx, "blob not deleted; it is unreferenced", "key", img.BlobKey, "err", err)
+	}
+	if err := s.deleteVariants(dctx, img.BlobKey); err != nil {
+		s.log.ErrorContext(ctx, "variants not deleted; they are unreferenced", "key", img.BlobKey, "err", err)
+	}
+	return nil
+}
+
+// errWalkDone stops a Walk early.
+var errWalkDone = errors.New("walk done")
+
+// deleteVariants removes the variant blobs of the original stored under
+// key: they sort right after it, so the walk starts there and stops at the
+// first key that is not one of them.
+func (s *Service) deleteVariants(ctx context.Context, key string) error {
+	prefix := imaged.VariantPrefix(key)
+	var keys []string
+	err := s.blobs.Walk(ctx, prefix, func(b imaged.BlobInfo) error {
+		if !strings.HasPrefix(b.Key, prefix) {
+			return errWalkDone
+		}
+		keys = append(keys, b.Key)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errWalkDone) {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.blobs.Delete(ctx, k); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -58,6 +58,26 @@ func pngBytes(t *testing.T, w, h int) []byte {
 	return b.Bytes()
 }
 
+// storedBytes reads back the bytes stored for img and checks that the
+// record describes them (size and SHA-256).
+func storedBytes(t *testing.T, f *fixture, img *imaged.Image) []byte {
+	t.Helper()
+	_, blob, err := f.svc.OpenBlob(context.Background(), img.BlobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blob.Close()
+	b, err := io.ReadAll(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if img.Size != int64(len(b)) || img.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("record says %d bytes %s; stored %d bytes", img.Size, img.SHA256, len(b))
+	}
+	return b
+}
+
 // blobCount counts the blobs in the store.
 func blobCount(t *testing.T, s imaged.BlobStore) int {
 	n := 0

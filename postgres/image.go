@@ -15,7 +15,7 @@ import (
 const defaultPageSize = 20
 
 const imageColumns = `id, owner, original_filename, media_type, size, width, height,
-	sha256, blob_key, source, generation, provenance, created_at, updated_at`
+	sha256, blob_key, source, generation, provenance, created_at, updated_at, parent_id`
 
 // CreateImage inserts img. A taken id or blob key answers EConflict.
 func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
@@ -39,9 +39,9 @@ func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	_, err := db.pool.Exec(ctx, `INSERT INTO images (`+imageColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		img.ID, img.Owner, img.OriginalFilename, img.MediaType, img.Size, img.Width, img.Height,
-		img.SHA256, img.BlobKey, string(img.Source), gen, prov, img.CreatedAt, img.UpdatedAt)
+		img.SHA256, img.BlobKey, string(img.Source), gen, prov, img.CreatedAt, img.UpdatedAt, parentID(img))
 	return wrapConflict(err, "Image already exists")
 }
 
@@ -90,8 +90,8 @@ func (db *DB) oneImage(ctx context.Context, sql string, args ...any) (*imaged.Im
 // match, read from one snapshot. The page is positioned by f.Cursor (keyset: constant cost at any
 // depth) or else by f.Page; it holds f.PageSize images at most. Without a
 // search the count is read from image_counts, which triggers keep (migration
-// 0002), at a constant cost; with one it counts the owner's matching rows, a
-// cost that grows with the owner's images.
+// 0002), at a constant cost; with one it counts the matches found through
+// the trigram indexes (the image_search migration), a cost that follows the matches.
 func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.ImagePage, error) {
 	if f.PageSize <= 0 {
 		f.PageSize = defaultPageSize
@@ -109,7 +109,11 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 	// The kept count sums the owner's rows, one per source.
 	countSQL := `SELECT coalesce(sum(n), 0)::bigint FROM image_counts WHERE ` + strings.Join(where, " AND ")
 	if f.Search != "" {
-		where = append(where, `original_filename ILIKE `+arg("%"+escapeLike(f.Search)+"%")+` ESCAPE '\'`)
+		// A substring of the filename or of the prompt, found through the
+		// trigram indexes of the image_search migration (backslash is ILIKE's default
+		// escape, which escapeLike uses).
+		p := arg("%" + escapeLike(f.Search) + "%")
+		where = append(where, `(original_filename ILIKE `+p+` OR generation->>'prompt' ILIKE `+p+`)`)
 		countSQL = `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
 	}
 	countArgs := append([]any(nil), args...)
@@ -128,6 +132,16 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 	// One more than a page tells whether another page follows.
 	listSQL := fmt.Sprintf(`SELECT %s FROM images WHERE %s ORDER BY created_at %s, id %s LIMIT %d OFFSET %d`,
 		imageColumns, strings.Join(where, " AND "), dir, dir, f.PageSize+1, offset)
+	if f.Search != "" {
+		// The matches first, then the page sorted from them: left to
+		// itself the planner may walk the owner's images in order and
+		// filter them, betting that matches are frequent, and read every
+		// image of the owner when they are rare. Its cost is then the
+		// count's, which follows the matches.
+		listSQL = fmt.Sprintf(`WITH matches AS MATERIALIZED (SELECT %s FROM images WHERE %s)
+			SELECT * FROM matches ORDER BY created_at %s, id %s LIMIT %d OFFSET %d`,
+			imageColumns, strings.Join(where, " AND "), dir, dir, f.PageSize+1, offset)
+	}
 
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
@@ -184,9 +198,10 @@ func scanImage(row pgx.Row) (*imaged.Image, error) {
 		source string
 		gen    []byte
 		prov   []byte
+		parent *string
 	)
 	err := row.Scan(&img.ID, &img.Owner, &img.OriginalFilename, &img.MediaType, &img.Size,
-		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &source, &gen, &prov, &img.CreatedAt, &img.UpdatedAt)
+		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &source, &gen, &prov, &img.CreatedAt, &img.UpdatedAt, &parent)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +218,18 @@ func scanImage(row pgx.Row) (*imaged.Image, error) {
 			return nil, fmt.Errorf("image %s: provenance: %w", img.ID, err)
 		}
 	}
+	if parent != nil {
+		img.ParentID = *parent
+	}
 	img.CreatedAt = utc(img.CreatedAt)
 	img.UpdatedAt = utc(img.UpdatedAt)
 	return &img, nil
+}
+
+// parentID is the parent_id column of img: NULL unless it is an edit.
+func parentID(img *imaged.Image) *string {
+	if img.ParentID == "" {
+		return nil
+	}
+	return &img.ParentID
 }

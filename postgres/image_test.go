@@ -111,7 +111,7 @@ func seedImages(tb testing.TB, db copier, owner string, n int) []*imaged.Image {
 	}
 	// The columns of the first schema, which the count migration test seeds.
 	cols := slices.DeleteFunc(strings.Split(strings.Join(strings.Fields(imageColumns), ""), ","),
-		func(c string) bool { return c == "provenance" })
+		func(c string) bool { return c == "provenance" || c == "parent_id" })
 	if _, err := db.CopyFrom(ctx, pgx.Identifier{"images"}, cols, pgx.CopyFromRows(rows)); err != nil {
 		tb.Fatal(err)
 	}

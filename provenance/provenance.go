@@ -80,6 +80,19 @@ func unmarkable(err error) error {
 // claiming to have created the image. It returns the marked bytes and
 // what they now say.
 func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *imaged.Provenance, error) {
+	return m.mark(data, provider, model, TrainedAlgorithmicMedia)
+}
+
+// MarkEdited marks an image that provider's model made from an existing
+// image as a prompt said: as MarkGenerated, with the digital source type
+// compositeWithTrainedAlgorithmicMedia.
+func (m *Marker) MarkEdited(data []byte, provider, model string) ([]byte, *imaged.Provenance, error) {
+	return m.mark(data, provider, model, CompositeWithTrainedAlgorithmicMedia)
+}
+
+// mark embeds the marks of an image a model made, of digital source type
+// sourceType.
+func (m *Marker) mark(data []byte, provider, model, sourceType string) ([]byte, *imaged.Provenance, error) {
 	format := container.Sniff(data)
 	mediaType := format.MediaType()
 	marks, err := container.ReadMarks(data)
@@ -88,14 +101,14 @@ func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *im
 	}
 	now := m.cfg.Now()
 	a := m.agent(provider, model)
-	p := &imaged.Provenance{DigitalSourceType: TrainedAlgorithmicMedia}
+	p := &imaged.Provenance{DigitalSourceType: sourceType}
 	spec := manifestSpec{label: newManifestLabel(), title: "generated." + format.Ext()}
 
 	created := action{
 		Action:            "c2pa.created",
 		When:              now.UTC().Format(time.RFC3339),
 		SoftwareAgent:     a.softwareAgent(),
-		DigitalSourceType: TrainedAlgorithmicMedia,
+		DigitalSourceType: sourceType,
 	}
 	acts := []action{created}
 	if marks.C2PA != nil && m.Signs() {
@@ -111,7 +124,7 @@ func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *im
 				Action:            "c2pa.opened",
 				When:              created.When,
 				SoftwareAgent:     m.generator,
-				DigitalSourceType: TrainedAlgorithmicMedia,
+				DigitalSourceType: sourceType,
 				Description:       "The image as " + provider + " signed it, marked by imaged",
 				Parameters:        map[string]any{"ingredients": []hashedURI{ing.uri()}},
 			}}
@@ -129,7 +142,7 @@ func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *im
 	if m.Signs() {
 		uri = manifestURI(spec.label)
 	}
-	if data, err = container.EmbedXMP(data, xmpPacket(TrainedAlgorithmicMedia, a, now, uri)); err != nil {
+	if data, err = container.EmbedXMP(data, xmpPacket(sourceType, a, now, uri)); err != nil {
 		return nil, nil, unmarkable(err)
 	}
 	if !m.Signs() {

@@ -1,7 +1,6 @@
 package provenance
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -72,23 +71,7 @@ func (r *c2paReport) codes() (success, failure []string) {
 // none).
 func c2paRead(t *testing.T, mediaType string, data []byte, anchors string) *c2paReport {
 	t.Helper()
-	modules := testtool.NodeModules(t, "@contentauth/c2pa-wasm")
-	f := filepath.Join(t.TempDir(), "asset")
-	if err := os.WriteFile(f, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{filepath.Join("testdata", "c2pa-read.mjs"), mediaType, f}
-	if anchors != "" {
-		args = append(args, anchors)
-	}
-	cmd := exec.Command("node", args...)
-	cmd.Env = append(os.Environ(), "C2PA_WASM="+filepath.Join(modules, "@contentauth", "c2pa-wasm"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node c2pa-read.mjs: %v: %s", err, stderr.String())
-	}
+	out := testtool.C2PARead(t, mediaType, data, anchors)
 	var r c2paReport
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("c2pa-read.mjs output: %v: %.500s", err, out)

@@ -10,14 +10,17 @@ import (
 
 // IPTC's digital source types (http://cv.iptc.org/newscodes/digitalsourcetype/).
 const (
-	TrainedAlgorithmicMedia  = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-	CompositeSynthetic       = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeSynthetic"
-	AlgorithmicMedia         = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
-	digitalSourceTypePrefix  = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-	nsIptc4xmpExt            = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
-	nsXMP                    = "http://ns.adobe.com/xap/1.0/"
-	nsDCTerms                = "http://purl.org/dc/terms/"
-	xmpDigitalSourceTypeName = "DigitalSourceType"
+	TrainedAlgorithmicMedia = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+	CompositeSynthetic      = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeSynthetic"
+	// CompositeWithTrainedAlgorithmicMedia is an edit of an existing
+	// image by a generative model.
+	CompositeWithTrainedAlgorithmicMedia = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+	AlgorithmicMedia                     = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
+	digitalSourceTypePrefix              = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+	nsIptc4xmpExt                        = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+	nsXMP                                = "http://ns.adobe.com/xap/1.0/"
+	nsDCTerms                            = "http://purl.org/dc/terms/"
+	xmpDigitalSourceTypeName             = "DigitalSourceType"
 )
 
 // Agent is the software that made an image: the service, and the provider

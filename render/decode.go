@@ -38,13 +38,14 @@ func decode(s *state) error {
 }
 
 // decodeJPEG decodes a JPEG, at 1/2, 1/4 or 1/8 of its size where the fast
-// path can and the render shrinks by at least twice that (so the fine filter
-// still has two source pixels per output pixel, as libvips does).
+// path can and the render shrinks by at least that much (imgproxy's rule):
+// the scaled inverse DCT is itself a proper low-pass reduction, so the fine
+// filter only has what is left of the shrink to do.
 func decodeJPEG(b []byte, ratio float64) (image.Image, int, error) {
 	if turbo != nil {
 		k := 1
 		for _, f := range []int{8, 4, 2} {
-			if ratio >= float64(2*f) {
+			if ratio >= float64(f) {
 				k = f
 				break
 			}

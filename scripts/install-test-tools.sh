@@ -34,6 +34,7 @@ DEBIAN_PACKAGES=(
 	wrk                    # load generator of the benchmarks
 	postgresql             # the PostgreSQL backend's tests
 	curl
+	openssl                # the README's shell recipe for signing variant URLs, checked by urlsign
 )
 
 missing=()

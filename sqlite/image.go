@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/imaged/imaged"
 )
@@ -15,7 +16,7 @@ import (
 const defaultPageSize = 20
 
 const imageColumns = `id, owner, original_filename, media_type, size, width, height,
-	sha256, blob_key, source, generation, provenance, created_at, updated_at`
+	sha256, blob_key, source, generation, provenance, created_at, updated_at, parent_id`
 
 // CreateImage inserts img. A taken id or blob key answers EConflict.
 func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
@@ -42,11 +43,11 @@ func (db *DB) CreateImage(ctx context.Context, img *imaged.Image) error {
 		prov = sql.NullString{String: string(b), Valid: true}
 	}
 	_, err := db.write.ExecContext(ctx, `INSERT INTO images (id, owner, original_filename, filename_lower,
-		media_type, size, width, height, sha256, blob_key, source, generation, provenance, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		media_type, size, width, height, sha256, blob_key, source, generation, provenance, created_at, updated_at, parent_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		img.ID, img.Owner, img.OriginalFilename, strings.ToLower(img.OriginalFilename),
 		img.MediaType, img.Size, img.Width, img.Height, img.SHA256, img.BlobKey, string(img.Source), gen, prov,
-		micros(img.CreatedAt), micros(img.UpdatedAt))
+		micros(img.CreatedAt), micros(img.UpdatedAt), sql.NullString{String: img.ParentID, Valid: img.ParentID != ""})
 	if isUniqueViolation(err) {
 		return &imaged.Error{Code: imaged.EConflict, Message: "Image already exists", Err: err}
 	} else if err != nil {
@@ -118,8 +119,8 @@ func (db *DB) OnImageDeleted(fn func(*imaged.Image)) {
 // ListImages returns one page of f.Owner's images. The count and the page are
 // read in one transaction, so they agree. Without a search the total is read
 // from image_counts, which triggers keep (migration 0002), at a constant cost;
-// with one it counts the owner's matching rows, a cost that grows with the
-// owner's images.
+// with one it counts the matches found through the full-text index
+// (the image_search migration), a cost that follows the matches (see listQuery).
 func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.ImagePage, error) {
 	pageSize := f.PageSize
 	if pageSize <= 0 {
@@ -163,23 +164,40 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 }
 
 // listQuery builds the count and the page queries of f. Without a search the
-// count sums the owner's rows of image_counts (one per source). The page
-// query asks for pageSize+1 rows, walks images_owner_created (or
-// images_owner_source_created) in the filter's direction and, with a cursor,
-// starts right after it, so any page costs the same.
+// count sums the owner's rows of image_counts (one per source). A search of
+// three characters or more goes through images_search (the image_search migration): the
+// trigram index yields the matching images of every owner, at a cost that
+// follows their number, and the owner's are counted and sorted from those.
+// A shorter one (no trigram to look up) scans the owner's images with LIKE.
+// The page query asks for pageSize+1 rows in the filter's direction and,
+// with a cursor, starts right after it.
 func listQuery(f imaged.ImageFilter, pageSize int) (countSQL, pageSQL string, countArgs, pageArgs []any) {
-	where := []string{"owner = ?"}
+	from := `images`
+	where := []string{"images.owner = ?"}
 	args := []any{f.Owner}
 	if f.Source != "" {
-		where = append(where, "source = ?")
+		where = append(where, "images.source = ?")
 		args = append(args, string(f.Source))
 	}
-	if f.Search == "" {
-		countSQL = `SELECT coalesce(sum(n), 0) FROM image_counts WHERE ` + strings.Join(where, " AND ")
-	} else {
-		where = append(where, `filename_lower LIKE ? ESCAPE '\'`)
-		args = append(args, "%"+escapeLike(strings.ToLower(f.Search))+"%")
-		countSQL = `SELECT count(*) FROM images WHERE ` + strings.Join(where, " AND ")
+	switch {
+	case f.Search == "":
+		countSQL = `SELECT coalesce(sum(n), 0) FROM image_counts WHERE ` +
+			strings.ReplaceAll(strings.Join(where, " AND "), "images.", "")
+	case utf8.RuneCountInString(f.Search) >= 3:
+		// CROSS JOIN keeps images_search the outer loop: the matches drive
+		// the query, instead of a walk of the owner's images in order that
+		// probes the index for each (fast for common words, a scan of every
+		// image for rare ones).
+		from = `images_search CROSS JOIN images ON images.rowid = images_search.rowid AND images.id = images_search.id`
+		where = append(where, "images_search MATCH ?")
+		args = append(args, ftsPhrase(f.Search))
+	default:
+		pattern := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
+		where = append(where, `(images.filename_lower LIKE ? ESCAPE '\' OR json_extract(images.generation, '$.prompt') LIKE ? ESCAPE '\')`)
+		args = append(args, pattern, pattern)
+	}
+	if countSQL == "" {
+		countSQL = `SELECT count(*) FROM ` + from + ` WHERE ` + strings.Join(where, " AND ")
 	}
 	countArgs = args
 
@@ -190,15 +208,32 @@ func listQuery(f imaged.ImageFilter, pageSize int) (countSQL, pageSQL string, co
 	pageArgs = append([]any(nil), args...)
 	offset := int64(0)
 	if f.Cursor != nil {
-		where = append(where, "(created_at, id) "+op+" (?, ?)")
+		where = append(where, "(images.created_at, images.id) "+op+" (?, ?)")
 		pageArgs = append(pageArgs, micros(f.Cursor.CreatedAt), f.Cursor.ID)
 	} else if f.Page > 1 {
 		offset = int64(f.Page-1) * int64(pageSize)
 	}
-	pageSQL = `SELECT ` + imageColumns + ` FROM images WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY created_at ` + dir + `, id ` + dir + ` LIMIT ? OFFSET ?`
+	pageSQL = `SELECT ` + qualifiedImageColumns + ` FROM ` + from + ` WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY images.created_at ` + dir + `, images.id ` + dir + ` LIMIT ? OFFSET ?`
 	pageArgs = append(pageArgs, pageSize+1, offset)
 	return countSQL, pageSQL, countArgs, pageArgs
+}
+
+// qualifiedImageColumns are imageColumns of the images table, for queries
+// that join images_search (which has an id too).
+var qualifiedImageColumns = func() string {
+	cols := strings.Split(imageColumns, ",")
+	for i, c := range cols {
+		cols[i] = "images." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}()
+
+// ftsPhrase is s as one FTS5 string: every character literal (a double
+// quote is doubled), so that with the trigram tokenizer it matches s as a
+// case-insensitive substring of a filename or a prompt.
+func ftsPhrase(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
 // escapeLike makes s match itself literally in a LIKE pattern with ESCAPE '\'.
@@ -214,12 +249,12 @@ func scanImage(row interface{ Scan(...any) error }) (*imaged.Image, error) {
 	var r struct {
 		img                  imaged.Image
 		source               string
-		gen, prov            sql.NullString
+		gen, prov, parent    sql.NullString
 		createdAt, updatedAt int64
 	}
 	img := &r.img
 	err := row.Scan(&img.ID, &img.Owner, &img.OriginalFilename, &img.MediaType, &img.Size,
-		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &r.source, &r.gen, &r.prov, &r.createdAt, &r.updatedAt)
+		&img.Width, &img.Height, &img.SHA256, &img.BlobKey, &r.source, &r.gen, &r.prov, &r.createdAt, &r.updatedAt, &r.parent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, imaged.NotFound()
 	} else if err != nil {
@@ -240,6 +275,7 @@ func scanImage(row interface{ Scan(...any) error }) (*imaged.Image, error) {
 		}
 		r.prov = sql.NullString{}
 	}
+	img.ParentID = r.parent.String
 	img.CreatedAt = fromMicros(r.createdAt)
 	img.UpdatedAt = fromMicros(r.updatedAt)
 	return img, nil

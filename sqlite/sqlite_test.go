@@ -159,14 +159,18 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		// limited is a LIMIT 1 query whose plan may walk an index in
 		// order and sort the few rows found; it must not scan a table.
 		limited bool
+		// search is a full-text search: the trigram index finds the
+		// matches (a MATCH on images_search, whose plan line reads SCAN),
+		// each image is read by rowid, and the matches alone are sorted.
+		search bool
 	}
 	qs := []query{
-		{"find image", `SELECT ` + imageColumns + ` FROM images WHERE id = ? AND owner = ?`, []any{"a", "b"}, false},
-		{"find image by blob key", `SELECT ` + imageColumns + ` FROM images WHERE blob_key = ?`, []any{"a"}, false},
-		{"find job", findJobSQL, []any{"a", "b"}, false},
-		{"claim job", claimJobSQL, []any{int64(0)}, true},
-		{"running quota", runningQuotaSQL, []any{"a", int64(0)}, false},
-		{"daily quota", dailyQuotaSQL, []any{"a", int64(0)}, false},
+		{"find image", `SELECT ` + imageColumns + ` FROM images WHERE id = ? AND owner = ?`, []any{"a", "b"}, false, false},
+		{"find image by blob key", `SELECT ` + imageColumns + ` FROM images WHERE blob_key = ?`, []any{"a"}, false, false},
+		{"find job", findJobSQL, []any{"a", "b"}, false, false},
+		{"claim job", claimJobSQL, []any{int64(0)}, true, false},
+		{"running quota", runningQuotaSQL, []any{"a", int64(0)}, false, false},
+		{"daily quota", dailyQuotaSQL, []any{"a", int64(0)}, false, false},
 	}
 	for _, f := range []imaged.ImageFilter{
 		{Owner: "alice", Sort: imaged.SortDesc, Cursor: cursor},
@@ -174,10 +178,12 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{Owner: "alice", Sort: imaged.SortDesc, Page: 3},
 		{Owner: "alice", Sort: imaged.SortAsc, Source: imaged.SourceGeneration, Cursor: cursor},
 		{Owner: "alice", Sort: imaged.SortDesc, Search: "x_%", Cursor: cursor},
+		{Owner: "alice", Sort: imaged.SortAsc, Search: "lighthouse", Source: imaged.SourceGeneration, Page: 2},
 	} {
 		count, page, countArgs, pageArgs := listQuery(f, 20)
 		name := fmt.Sprintf("list sort=%s source=%q search=%q cursor=%v", f.Sort, f.Source, f.Search, f.Cursor != nil)
-		qs = append(qs, query{name + " page", page, pageArgs, false}, query{name + " count", count, countArgs, false})
+		s := f.Search != ""
+		qs = append(qs, query{name + " page", page, pageArgs, false, s}, query{name + " count", count, countArgs, false, s})
 	}
 	for _, q := range qs {
 		rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
@@ -194,6 +200,14 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 			plan = append(plan, detail)
 		}
 		rows.Close()
+		if q.search {
+			want := []string{"SCAN images_search VIRTUAL TABLE INDEX 0:M", "SEARCH images USING INTEGER PRIMARY KEY (rowid=?)"}
+			if len(plan) < 2 || !strings.HasPrefix(plan[0], want[0]) || plan[1] != want[1] ||
+				(len(plan) > 2 && (len(plan) > 3 || !strings.Contains(plan[2], "TEMP B-TREE FOR ORDER BY"))) {
+				t.Errorf("%s: plan %q, want %q then at most a sort", q.name, strings.Join(plan, "; "), want)
+			}
+			continue
+		}
 		for _, line := range plan {
 			// SCAN is a walk of a whole table or index; a temporary b-tree
 			// is a sort of every matching row.

@@ -58,6 +58,18 @@ func newGenerated(owner, filename string, createdAt time.Time) *imaged.Image {
 	return img
 }
 
+// newEdited returns an edit of parent, owned by parent's owner, with every
+// field set.
+func newEdited(parent *imaged.Image, filename string, createdAt time.Time) *imaged.Image {
+	img := newGenerated(parent.Owner, filename, createdAt)
+	img.Source = imaged.SourceEdit
+	img.ParentID = parent.ID
+	img.Generation.Strength = ptr(0.35)
+	img.Generation.MaskID = imaged.NewID()
+	img.Provenance.DigitalSourceType = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+	return img
+}
+
 // diffImage lists how got differs from want, field by field.
 func diffImage(got, want *imaged.Image) []string {
 	if got == nil || want == nil {
@@ -82,6 +94,7 @@ func diffImage(got, want *imaged.Image) []string {
 	f("SHA256", got.SHA256, want.SHA256)
 	f("BlobKey", got.BlobKey, want.BlobKey)
 	f("Source", got.Source, want.Source)
+	f("ParentID", got.ParentID, want.ParentID)
 	d = append(d, sameTime("CreatedAt", got.CreatedAt, want.CreatedAt)...)
 	d = append(d, sameTime("UpdatedAt", got.UpdatedAt, want.UpdatedAt)...)
 	switch g, w := got.Provenance, want.Provenance; {
@@ -100,6 +113,14 @@ func diffImage(got, want *imaged.Image) []string {
 		f("Generation.Model", g.Model, w.Model)
 		f("Generation.AspectRatio", g.AspectRatio, w.AspectRatio)
 		f("Generation.RevisedPrompt", g.RevisedPrompt, w.RevisedPrompt)
+		f("Generation.MaskID", g.MaskID, w.MaskID)
+		switch {
+		case g.Strength == nil && w.Strength == nil:
+		case g.Strength == nil || w.Strength == nil:
+			d = append(d, fmt.Sprintf("Generation.Strength: got %v, want %v", g.Strength, w.Strength))
+		default:
+			f("Generation.Strength", *g.Strength, *w.Strength)
+		}
 		switch {
 		case g.Seed == nil && w.Seed == nil:
 		case g.Seed == nil || w.Seed == nil:
@@ -160,6 +181,26 @@ func testImages(t *testing.T, open func(t *testing.T) Stores) {
 		want := newGenerated("alice", "lighthouse.webp", t0)
 		create(t, s, want)
 		report(t, "found image", diffImage(find(t, s, "alice", want.ID), want))
+	})
+
+	t.Run("create_find_round_trip_edit", func(t *testing.T) {
+		s := open(t).Images
+		parent := newGenerated("alice", "lighthouse.webp", t0)
+		want := newEdited(parent, "lighthouse-edit.png", t0.Add(time.Second))
+		create(t, s, parent, want)
+		report(t, "found edit", diffImage(find(t, s, "alice", want.ID), want))
+		report(t, "found parent", diffImage(find(t, s, "alice", parent.ID), parent))
+	})
+
+	t.Run("edit_outlives_its_parent", func(t *testing.T) {
+		s := open(t).Images
+		parent := newImage("alice", "photo.png", t0)
+		edit := newEdited(parent, "photo-edit.png", t0.Add(time.Second))
+		create(t, s, parent, edit)
+		if _, err := s.DeleteImage(t.Context(), "alice", parent.ID); err != nil {
+			t.Fatalf("DeleteImage(parent): %v", err)
+		}
+		report(t, "edit after its parent's deletion", diffImage(find(t, s, "alice", edit.ID), edit))
 	})
 
 	t.Run("upload_provenance_without_c2pa_round_trips", func(t *testing.T) {
@@ -503,6 +544,56 @@ func testListImages(t *testing.T, open func(t *testing.T) Stores, create func(*t
 		}
 	})
 
+	t.Run("list_search_matches_prompts", func(t *testing.T) {
+		s := open(t).Images
+		prompted := func(owner, filename, prompt string, at time.Time) *imaged.Image {
+			img := newGenerated(owner, filename, at)
+			img.Generation.Prompt = prompt
+			img.Generation.NegativePrompt = "blurry harbour"
+			return img
+		}
+		lighthouse := prompted("alice", "gen-1.webp", "A Lighthouse at dusk", t0)
+		cafe := prompted("alice", "gen-2.webp", "Un CAFÉ à Paris, 1920", t0.Add(time.Second))
+		quoted := prompted("alice", "gen-3.webp", `the "quoted" sign OR NOT`, t0.Add(2*time.Second))
+		named := newImage("alice", "lighthouse-photo.jpg", t0.Add(3*time.Second))
+		upload := newImage("alice", "gen-4.png", t0.Add(4*time.Second))
+		bobs := prompted("bob", "bob.webp", "a lighthouse too", t0)
+		create(t, s, lighthouse, cafe, quoted, named, upload, bobs)
+		for _, tc := range []struct {
+			search string
+			want   []*imaged.Image
+		}{
+			{"lighthouse", []*imaged.Image{lighthouse, named}}, // prompt or filename
+			{"LIGHTHOUSE AT", []*imaged.Image{lighthouse}},     // a substring of the prompt, any case
+			{"ghthou", []*imaged.Image{lighthouse, named}},     // inside words
+			{"café à", []*imaged.Image{cafe}},                  // Unicode case folding
+			{`"quoted"`, []*imaged.Image{quoted}},              // quotes are characters
+			{"sign OR NOT", []*imaged.Image{quoted}},           // operators are words
+			{"OR", []*imaged.Image{quoted}},                    // two characters
+			{"harbour", nil},                                   // the negative prompt is not searched
+			{"webp a", nil},                                    // no match across filename and prompt
+			{"gen-", []*imaged.Image{lighthouse, cafe, quoted, upload}},
+		} {
+			p := list(t, s, imaged.ImageFilter{Owner: "alice", Search: tc.search, Sort: imaged.SortAsc, Page: 1, PageSize: 10})
+			wantIDs(t, fmt.Sprintf("search %q", tc.search), p.Images, tc.want)
+			if p.TotalItems != int64(len(tc.want)) {
+				t.Errorf("search %q: total %d, want %d", tc.search, p.TotalItems, len(tc.want))
+			}
+		}
+		p := list(t, s, imaged.ImageFilter{Owner: "alice", Search: "lighthouse", Source: imaged.SourceGeneration, Page: 1, PageSize: 10})
+		wantIDs(t, "search with source", p.Images, []*imaged.Image{lighthouse})
+
+		// A deleted image is no longer found, by its prompt or its name.
+		if _, err := s.DeleteImage(t.Context(), "alice", lighthouse.ID); err != nil {
+			t.Fatal(err)
+		}
+		p = list(t, s, imaged.ImageFilter{Owner: "alice", Search: "lighthouse", Page: 1, PageSize: 10})
+		wantIDs(t, "search after delete", p.Images, []*imaged.Image{named})
+		if p.TotalItems != 1 {
+			t.Errorf("search after delete: total %d, want 1", p.TotalItems)
+		}
+	})
+
 	t.Run("list_search_treats_wildcards_literally", func(t *testing.T) {
 		s := open(t).Images
 		percent := newImage("alice", "100%_done.png", t0)
@@ -537,14 +628,16 @@ func testListImages(t *testing.T, open func(t *testing.T) Stores, create func(*t
 		gen1 := newGenerated("alice", "b.png", t0.Add(time.Second))
 		up2 := newImage("alice", "c.png", t0.Add(2*time.Second))
 		gen2 := newGenerated("alice", "d.png", t0.Add(3*time.Second))
-		create(t, s, up1, gen1, up2, gen2, newGenerated("bob", "e.png", t0))
+		edit := newEdited(gen1, "f.png", t0.Add(4*time.Second))
+		create(t, s, up1, gen1, up2, gen2, edit, newGenerated("bob", "e.png", t0))
 		for _, tc := range []struct {
 			source imaged.Source
 			want   []*imaged.Image
 		}{
 			{imaged.SourceUpload, []*imaged.Image{up1, up2}},
 			{imaged.SourceGeneration, []*imaged.Image{gen1, gen2}},
-			{"", []*imaged.Image{up1, gen1, up2, gen2}},
+			{imaged.SourceEdit, []*imaged.Image{edit}},
+			{"", []*imaged.Image{up1, gen1, up2, gen2, edit}},
 		} {
 			p := list(t, s, imaged.ImageFilter{Owner: "alice", Source: tc.source, Sort: imaged.SortAsc, Page: 1, PageSize: 10})
 			wantIDs(t, fmt.Sprintf("source %q", tc.source), p.Images, tc.want)

@@ -64,8 +64,23 @@ func (t *Telemetry) ImageStore(s imaged.ImageStore) imaged.ImageStore {
 	if t == nil {
 		return s
 	}
-	return &imageStore{s, t}
+	w := &imageStore{s, t}
+	if feed, ok := s.(imaged.DeletionFeed); ok {
+		// The images service caches lookups by blob key only over a store
+		// that reports its deletions: the wrapper must still say it does.
+		return &feedingImageStore{w, feed}
+	}
+	return w
 }
+
+// feedingImageStore is the recording wrapper of a store that is an
+// imaged.DeletionFeed, and is one too.
+type feedingImageStore struct {
+	*imageStore
+	feed imaged.DeletionFeed
+}
+
+func (s *feedingImageStore) OnImageDeleted(fn func(*imaged.Image)) { s.feed.OnImageDeleted(fn) }
 
 type imageStore struct {
 	imaged.ImageStore
@@ -275,7 +290,25 @@ func (t *Telemetry) Generator(g imaged.Generator) imaged.Generator {
 	if t == nil || t.tracer == nil {
 		return g
 	}
+	if _, ok := g.(imaged.Editor); ok {
+		return &editor{generator{g, t}}
+	}
 	return &generator{g, t}
+}
+
+// editor is the traced generator of a provider that also edits.
+type editor struct{ generator }
+
+func (g *editor) Edit(ctx context.Context, req imaged.EditRequest) ([]imaged.GeneratedImage, error) {
+	ctx, span := g.t.tracer.Start(ctx, "provider.edit", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("imaged.provider", g.Name()), attribute.String("imaged.model", req.Model)))
+	defer span.End()
+	out, err := g.Generator.(imaged.Editor).Edit(ctx, req)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, string(imaged.ErrCode(err)))
+	}
+	return out, err
 }
 
 type generator struct {

@@ -10,6 +10,7 @@
 package testtool
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,4 +75,31 @@ func Node(t testing.TB, packages []string, script string, args ...string) *exec.
 	cmd := exec.Command("node", append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 	return cmd
+}
+
+// C2PARead has c2pa-rs (npm @contentauth/c2pa-wasm, run by node) read the
+// C2PA manifest store of data and returns its report as JSON: {"found":
+// true, "store": <the reader's JSON>} or {"found": false, "error": ...}.
+// anchors, when not "", is a PEM file of trusted roots. It skips (fails) t
+// when node or the package is missing.
+func C2PARead(t testing.TB, mediaType string, data []byte, anchors string) []byte {
+	t.Helper()
+	modules := NodeModules(t, "@contentauth/c2pa-wasm")
+	f := filepath.Join(t.TempDir(), "asset")
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{filepath.Join(ModuleRoot(t), "provenance", "testdata", "c2pa-read.mjs"), mediaType, f}
+	if anchors != "" {
+		args = append(args, anchors)
+	}
+	cmd := exec.Command("node", args...)
+	cmd.Env = append(os.Environ(), "C2PA_WASM="+filepath.Join(modules, "@contentauth", "c2pa-wasm"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node c2pa-read.mjs: %v: %s", err, stderr.String())
+	}
+	return out
 }

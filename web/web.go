@@ -40,10 +40,16 @@ type Config struct {
 	OIDCClientID string
 	// OIDCScopes are asked for; "openid" when empty.
 	OIDCScopes []string
+	// OIDCAudience, when set, is sent as the authorization request's
+	// "audience" parameter (Ory Hydra, Auth0: the access token's aud).
+	OIDCAudience string
 	// DevToken, when set, mints the development token the service printed
 	// at start; the page offers it to loopback visitors only. Set it only
 	// where the service generated its own secret (the embedded default).
 	DevToken func() (string, error)
+	// MaxFileSize is the largest upload the service accepts, in bytes (0:
+	// not told): the page refuses bigger files before sending them.
+	MaxFileSize int64
 	// ImageOrigins are origins other than the page's own that image URLs
 	// point at (IMAGED_PUBLIC_URL): the CSP must let the page show them.
 	ImageOrigins []string
@@ -130,9 +136,10 @@ func New(cfg Config) (*Page, error) {
 	if len(scopes) == 0 {
 		scopes = []string{"openid"}
 	}
-	doc := map[string]any{"devToken": cfg.DevToken != nil, "oidc": nil}
+	doc := map[string]any{"devToken": cfg.DevToken != nil, "oidc": nil, "maxFileSize": cfg.MaxFileSize}
 	if cfg.OIDCIssuer != "" {
-		doc["oidc"] = map[string]any{"issuer": strings.TrimRight(cfg.OIDCIssuer, "/"), "clientId": cfg.OIDCClientID, "scope": strings.Join(scopes, " ")}
+		doc["oidc"] = map[string]any{"issuer": strings.TrimRight(cfg.OIDCIssuer, "/"), "clientId": cfg.OIDCClientID,
+			"scope": strings.Join(scopes, " "), "audience": cfg.OIDCAudience}
 	}
 	p.config, _ = json.Marshal(doc)
 	return p, nil

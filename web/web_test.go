@@ -3,9 +3,11 @@ package web
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -147,5 +149,37 @@ func TestOIDCConfig(t *testing.T) {
 	csp := r.Header().Get("Content-Security-Policy")
 	if !strings.Contains(csp, "connect-src 'self' https://id.example.com") || !strings.Contains(csp, "img-src 'self' blob: data: https://cdn.example.com") {
 		t.Errorf("CSP = %q", csp)
+	}
+}
+
+// TestRoutesAreNamedInTheAPIDocument: the page's routes are left out of
+// http/openapi.json on purpose, and the document says so, naming each.
+func TestRoutesAreNamedInTheAPIDocument(t *testing.T) {
+	b, err := os.ReadFile("../http/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Info struct {
+			Description string `json:"description"`
+		} `json:"info"`
+		Paths map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Config{DevToken: func() (string, error) { return "t", nil }, OIDCIssuer: "https://id.example.com", OIDCClientID: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range p.Routes() {
+		method, path, _ := strings.Cut(r.Pattern, " ")
+		path = strings.NewReplacer("{$}", "", "{file...}", "{file}").Replace(path)
+		if !strings.Contains(doc.Info.Description, "`"+method+" "+path+"`") {
+			t.Errorf("the API document's description does not name the page's route `%s %s`", method, path)
+		}
+		if _, ok := doc.Paths[path]; ok {
+			t.Errorf("the page's route %s is among the API's paths", path)
+		}
 	}
 }

@@ -7,6 +7,13 @@
 //
 //	baseline -addr 127.0.0.1:PORT -size BYTES
 //
+// With -dir it serves the files under that directory instead, at their
+// paths, the way the delivery benchmark's floor is measured: a bare handler
+// that opens the file and sends it whole with sendfile (Content-Type,
+// Content-Length, nothing else: no lookup, no log, no conditional request).
+//
+//	baseline -addr 127.0.0.1:PORT -dir DIR
+//
 // It serves until SIGINT or SIGTERM.
 package main
 
@@ -16,9 +23,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -29,6 +39,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
 	size := flag.Int("size", 512, "bytes in the body of every answer (at least 16)")
+	dir := flag.String("dir", "", "serve the files under this directory instead of a constant body")
 	flag.Parse()
 	if *size < 16 {
 		fmt.Fprintln(os.Stderr, "baseline: -size must be at least 16")
@@ -36,7 +47,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, *addr, body(*size)); err != nil {
+	h := constant(body(*size))
+	if *dir != "" {
+		h = files(*dir)
+	}
+	if err := serve(ctx, *addr, h); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
 	}
@@ -51,14 +66,43 @@ func body(n int) []byte {
 	return append(b, tail...)
 }
 
-func serve(ctx context.Context, addr string, b []byte) error {
+// constant answers b to every request.
+func constant(b []byte) http.Handler {
 	length := strconv.Itoa(len(b))
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", length)
 		w.WriteHeader(http.StatusOK)
 		w.Write(b)
 	})
+}
+
+// files answers the file at the request's path under dir, whole, with
+// sendfile (the headers flushed first, so that net/http does not read the
+// file's first bytes to sniff a type).
+func files(dir string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// path.Clean of a rooted path cannot climb above the root.
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(path.Clean("/"+r.URL.Path))))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush()
+		_, _ = io.Copy(w, f)
+	})
+}
+
+func serve(ctx context.Context, addr string, h http.Handler) error {
 	// The same server settings (timeouts, header limit) as imaged: the
 	// comparison is between handlers.
 	hs := imhttp.NewHTTPServer(h)

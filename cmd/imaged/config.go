@@ -56,6 +56,7 @@ type config struct {
 	OIDCIssuer      string
 	OIDCClientID    string
 	OIDCScopes      string
+	OIDCAudience    string
 	C2PA            bool
 	C2PACertFile    string
 	C2PAKeyFile     string
@@ -64,6 +65,8 @@ type config struct {
 	RenderTimeout   time.Duration
 	RenderMaxSide   int
 	RenderIsolation string
+	Variants        string
+	SigningKey      string
 }
 
 // setting binds one config field to a flag and an environment variable.
@@ -166,6 +169,7 @@ var settings = []setting{
 	{"oidc-issuer", "IMAGED_OIDC_ISSUER", "", "OpenID provider the gallery page signs in with (authorization code + PKCE); needs IMAGED_OIDC_CLIENT_ID and IMAGED_JWKS_URL", str(func(c *config) *string { return &c.OIDCIssuer })},
 	{"oidc-client-id", "IMAGED_OIDC_CLIENT_ID", "", "the page's client id at the OpenID provider (a public client; redirect URI: the service's base URL + /)", str(func(c *config) *string { return &c.OIDCClientID })},
 	{"oidc-scopes", "IMAGED_OIDC_SCOPES", "openid", "scopes the page asks the OpenID provider for, space-separated", str(func(c *config) *string { return &c.OIDCScopes })},
+	{"oidc-audience", "IMAGED_OIDC_AUDIENCE", "", "audience the gallery asks the OpenID provider for (the authorization request's audience parameter: Ory Hydra, Auth0); pair it with IMAGED_JWT_AUDIENCE", str(func(c *config) *string { return &c.OIDCAudience })},
 	{"c2pa", "IMAGED_C2PA", "on", "on or off: sign generated images with C2PA Content Credentials (the XMP mark is written either way)", func(c *config, v string) error {
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "on", "true", "1":
@@ -184,6 +188,8 @@ var settings = []setting{
 	{"render-timeout", "IMAGED_RENDER_TIMEOUT", "30s", "longest one render may take (an isolated worker past it is killed)", duration("render-timeout", func(c *config) *time.Duration { return &c.RenderTimeout })},
 	{"render-max-side", "IMAGED_RENDER_MAX_SIDE", "4096", "largest side of a rendered variant, in pixels", smallInt("render-max-side", 16, func(c *config) *int { return &c.RenderMaxSide })},
 	{"render-isolation", "IMAGED_RENDER_ISOLATION", "process", "where renders run: process (supervised imaged render-worker processes) or none (in the service's process)", str(func(c *config) *string { return &c.RenderIsolation })},
+	{"variants", "IMAGED_VARIANTS", "", "variant presets, changing the defaults (thumb, small, medium, large): NAME=SIZE[,fit=F][,format=F][,quality=Q] separated by ; or new lines, NAME=off to drop one (or from a file: IMAGED_VARIANTS_FILE)", str(func(c *config) *string { return &c.Variants })},
+	{"signing-key", "IMAGED_SIGNING_KEY", "", "key signing the transform URLs of variants, at least 32 bytes, the same on every replica (default: a random one kept in the data directory)", str(func(c *config) *string { return &c.SigningKey })},
 	{"outbound-allow", "IMAGED_OUTBOUND_ALLOW", "", "comma-separated IPs or CIDR prefixes that calls to user-given URLs (webhooks, import) may reach although not public", func(c *config, v string) (err error) {
 		c.OutboundAllow, err = outbound.ParseAllow(v)
 		return err

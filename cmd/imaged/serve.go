@@ -69,12 +69,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}()
 		log.Info("exporting traces over OTLP/HTTP")
 	}
-	imgs := images.New(tel.ImageStore(b.db), tel.BlobStore(b.blobs), images.Config{
+	marker, err := newMarker(cfg, log)
+	if err != nil {
+		return err
+	}
+	blobs := tel.BlobStore(b.blobs)
+	imgs := images.New(tel.ImageStore(b.db), blobs, images.Config{
 		MaxFileSize:   cfg.MaxFileSize,
 		MaxPixels:     cfg.MaxPixels,
 		KeepMetadata:  cfg.KeepMetadata,
 		ImportAllow:   cfg.OutboundAllow,
 		ImportTimeout: cfg.ImportTimeout,
+		Marker:        marker,
 		Logger:        log,
 	})
 	provs, err := providers(getenv, log)
@@ -83,10 +89,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	for i := range provs {
 		provs[i] = tel.Generator(provs[i])
-	}
-	marker, err := newMarker(cfg, log)
-	if err != nil {
-		return err
 	}
 	hooks, payload, err := newWebhooks(cfg, b.db, log)
 	if err != nil {
@@ -112,6 +114,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	senders := hooks.Start(ctx)
 	defer senders.Stop()
 
+	renderer, err := newRenderer(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer renderer.Close()
+	vars, err := newVariants(cfg, imgs, blobs, renderer, marker.MarkVariant, log)
+	if err != nil {
+		return err
+	}
+
 	cursorSecret := secret
 	if cursorSecret == nil {
 		// JWKS only: the data directory's secret signs nothing but cursors.
@@ -136,6 +148,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MetricsToken:     cfg.MetricsToken,
 		MetricsElsewhere: cfg.MetricsAddr != "",
 		Webhooks:         hooks,
+		Variants:         vars,
 	})
 	payload.srv.Store(srv)
 	if err := mountPage(srv, cfg, secret, generated, log); err != nil {
@@ -267,7 +280,8 @@ func mintDevToken(secret []byte) (string, error) {
 
 // mountPage adds the gallery page's routes to the server.
 func mountPage(srv *imhttp.Server, cfg *config, secret []byte, generated bool, log *slog.Logger) error {
-	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes)}
+	wc := web.Config{OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID, OIDCScopes: strings.Fields(cfg.OIDCScopes),
+		OIDCAudience: cfg.OIDCAudience, MaxFileSize: cfg.MaxFileSize}
 	if cfg.PublicURL != "" {
 		wc.ImageOrigins = []string{cfg.PublicURL}
 	}

@@ -36,8 +36,8 @@ const problems = [];
 function watch(page) {
   page.on("pageerror", (e) => problems.push("page error: " + e.message));
   page.on("console", (m) => {
-    // The refused upload is expected; the browser logs every failed request.
-    if (m.type() === "error" && !/Failed to load resource: .* 415/.test(m.text())) problems.push("console error: " + m.text());
+    // The refused uploads are expected; the browser logs every failed request.
+    if (m.type() === "error" && !/Failed to load resource: .* 41[35]/.test(m.text())) problems.push("console error: " + m.text());
   });
   page.on("dialog", (d) => { problems.push("a JavaScript dialog opened: " + d.message()); d.dismiss(); });
 }
@@ -71,14 +71,37 @@ try {
     figures.timeline = await page.evaluate(() => performance.getEntriesByType("resource")
       .filter((r) => r.initiatorType !== "img").map((r) => `${new URL(r.name).pathname} ${Math.round(r.startTime)}-${Math.round(r.responseEnd)}`));
   } else if (mode === "oidc") {
+    // OpenID Connect against Hydra: the Go test seeded one image, harbour.png.
+    const signInOIDC = async () => {
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
+      await page.waitForURL((u) => u.toString().startsWith(base + "/"), { timeout: 30000, waitUntil: "load" });
+      await page.getByRole("heading", { name: "Your images" }).waitFor({ timeout: 30000 });
+      await page.getByRole("img", { name: "harbour.png" }).waitFor();
+      check(page.url() === base + "/", "the address keeps the code after sign-in: " + page.url());
+      check((await page.locator("#count").textContent()).startsWith("1 image"), "count: " + await page.locator("#count").textContent());
+    };
     await page.goto(base + "/");
-    await page.getByRole("button", { name: "Sign in", exact: true }).click();
-    await page.waitForURL((u) => u.toString().startsWith(base + "/"), { timeout: 30000, waitUntil: "load" });
-    await page.getByRole("heading", { name: "Your images" }).waitFor({ timeout: 30000 });
+    await signInOIDC();
+    await page.screenshot({ path: path.join(shots, "oidc-signed-in.png") });
     figures.oidcCount = await page.locator("#count").textContent();
+
+    // A new sign-in in the same browser (the tab's token forgotten):
+    // Hydra's session lets it through without a login.
+    await page.evaluate(() => sessionStorage.removeItem("imaged.token"));
+    await page.reload();
+    await signInOIDC();
+
+    // Sign out: the token goes, and so does Hydra's session.
     await page.getByRole("button", { name: "Sign out" }).click();
-    await page.getByRole("button", { name: "Sign in", exact: true }).waitFor();
+    await page.getByText("Signed out, at the identity provider too.").waitFor({ timeout: 30000 });
+    check(page.url() === base + "/", "the address after sign-out: " + page.url());
     check(await page.evaluate(() => sessionStorage.getItem("imaged.token")) === null, "sign out left the token");
+    check(await page.evaluate(() => sessionStorage.getItem("imaged.oidc.idToken")) === null, "sign out left the ID token");
+    check(await page.locator("#grid img").count() === 0 || !(await page.locator("#app-view").isVisible()), "images still shown after sign-out");
+
+    // The next sign-in goes through the login step again (the Go test
+    // checks it with the login app).
+    await signInOIDC();
   } else {
     // Sign in with a token; the empty state tells what to do.
     await signIn(page, token);
@@ -89,10 +112,15 @@ try {
     const xssName = "<img src=x onerror=alert(1)>.png";
     await page.getByLabel("Upload images").setInputFiles([
       path.join(files, "a.png"), path.join(files, xssName), path.join(files, "notes.png"),
+      path.join(files, "big.png"), path.join(files, "huge.png"),
     ]);
     await page.locator(".upload.ok").nth(1).waitFor();
-    await page.getByText("is not an image the service accepts").waitFor();
-    check(await page.locator(".upload.failed").count() === 1, "the refused file is not marked failed");
+    await page.getByText("“notes.png” is not an image the service accepts").waitFor();
+    // Over the size limit: refused before sending, with both sizes in words.
+    await page.getByText(/^“big\.png” is 4\.\d MiB, more than this service accepts \(3\.8 MiB at most\)\.$/).waitFor();
+    // Over the pixel limit: the service's 413, in words.
+    await page.getByText(/^“huge\.png” is too large for this service: .*7500x7000.*pixels/).waitFor();
+    check(await page.locator(".upload.failed").count() === 3, "the refused files are not marked failed");
     await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 2);
     await page.getByRole("img", { name: xssName }).waitFor();
     check(await page.locator('img[src="x"]').count() === 0, "the filename was parsed as HTML");
@@ -107,9 +135,16 @@ try {
     await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 4);
     check(await page.locator("#grid").getByRole("img", { name: /a lighthouse at dusk/ }).count() === 2, "generated images are not in the grid");
 
-    // Search finds the file by name, then the whole list comes back.
+    // Search finds the file by name, then the whole list comes back...
     await page.getByRole("searchbox", { name: "Search" }).fill("onerror");
     await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 1);
+    await page.getByRole("searchbox", { name: "Search" }).fill("");
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 4);
+    // ... and the generated images by their prompt, with the count.
+    await page.getByRole("searchbox", { name: "Search" }).fill("LIGHTHOUSE at");
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 2);
+    check(await page.locator("#grid").getByRole("img", { name: /a lighthouse at dusk/ }).count() === 2, "the prompt search found other images");
+    await page.locator("#count", { hasText: /^2 images match/ }).waitFor();
     await page.getByRole("searchbox", { name: "Search" }).fill("");
     await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 4);
     await page.getByLabel("Source").selectOption("upload");
@@ -144,11 +179,53 @@ try {
     await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 3);
     check(await page.getByRole("img", { name: "a.png" }).count() === 0, "a.png came back after a reload");
 
+    // Thumbnails: the image object's `variants.thumb` where it has one,
+    // else the original (the listing is rewritten in flight to give the
+    // newest image a thumb of its own and take the others' away).
+    const thumb = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+    let listed = [];
+    await page.route(/\/api\/images\?/, async (route) => {
+      const resp = await route.fetch();
+      const body = await resp.json();
+      body.data.forEach((img, i) => {
+        if (i === 0) img.variants = { ...(img.variants || {}), thumb };
+        else delete img.variants;
+      });
+      listed = body.data;
+      await route.fulfill({ response: resp, json: body });
+    });
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 3);
+    const srcs = await page.locator("#grid img").evaluateAll((imgs) => imgs.map((i) => i.getAttribute("src")));
+    check(srcs[0] === thumb, "the tile of an image with variants.thumb shows " + srcs[0].slice(0, 40));
+    check(srcs.slice(1).every((src, i) => src === listed[i + 1].url), "tiles without variants do not show the original: " + srcs.slice(1));
+    await page.waitForFunction(() => document.querySelector("#grid img").naturalWidth === 1);
+    await page.unroute(/\/api\/images\?/);
+
     // Keyboard: Tab reaches a tile, Enter opens it.
     await page.locator("#grid .tile").first().focus();
     await page.keyboard.press("Enter");
     await page.getByRole("dialog").waitFor();
     await page.keyboard.press("Escape");
+
+    // Keyboard from the top: the first Tab stop is the skip link, which
+    // takes the focus to the images; focus is visible.
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 3);
+    await page.keyboard.press("Tab");
+    check(await page.evaluate(() => document.activeElement.className) === "skip", "the first Tab stop is not the skip link");
+    check(await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle) !== "none", "the focused skip link has no visible outline");
+    await page.keyboard.press("Enter");
+    check(await page.evaluate(() => document.activeElement.id) === "gallery", "the skip link does not lead to the images");
+
+    // Dark mode follows the system.
+    const colours = () => page.evaluate(() => [getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color]);
+    const light = await colours();
+    await page.emulateMedia({ colorScheme: "dark" });
+    const dark = await colours();
+    check(dark[0] === "rgb(21, 23, 28)" && dark[1] === "rgb(231, 233, 238)" && light[0] !== dark[0], "dark colours: " + dark + " (light " + light + ")");
+    await page.screenshot({ path: path.join(shots, "gallery-dark-1280.png") });
+    await page.emulateMedia({ colorScheme: "light" });
 
     // Phone width: nothing wider than the screen.
     await page.setViewportSize({ width: 360, height: 780 });

@@ -13,8 +13,6 @@ package builtin
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"image/png"
 	"strings"
@@ -56,7 +54,35 @@ func (*Generator) Models() []imaged.Model {
 		MaxPromptLength:        maxPromptLength,
 		SupportsSeed:           true,
 		SupportsNegativePrompt: false,
+		SupportsEdit:           true,
+		SupportsMask:           true,
+		SupportsStrength:       true,
 	}}
+}
+
+// check refuses what the model cannot do and returns the output size.
+func (g *Generator) check(req imaged.GenerateRequest) (w, h int, err error) {
+	if req.Model != "" && req.Model != ModelID {
+		return 0, 0, imaged.Errorf(imaged.EInvalidPrompt, "builtin provider has no model %q; the only model is %q", req.Model, ModelID)
+	}
+	ar := req.AspectRatio
+	if ar == "" {
+		ar = "1:1"
+	}
+	w, h, ok := Size(ar)
+	if !ok {
+		return 0, 0, imaged.Errorf(imaged.EInvalidPrompt, "aspect ratio %q is not supported; use one of %s", req.AspectRatio, strings.Join(imaged.AspectRatios, ", "))
+	}
+	if req.N < 1 || req.N > maxImages {
+		return 0, 0, imaged.Errorf(imaged.EInvalidPrompt, "n must be between 1 and %d, got %d", maxImages, req.N)
+	}
+	if strings.TrimSpace(req.Prompt) == "" {
+		return 0, 0, imaged.Errorf(imaged.EInvalidPrompt, "prompt is empty")
+	}
+	if n := utf8.RuneCountInString(req.Prompt); n > maxPromptLength {
+		return 0, 0, imaged.Errorf(imaged.EInvalidPrompt, "prompt is %d characters long; the maximum is %d", n, maxPromptLength)
+	}
+	return w, h, nil
 }
 
 // Size returns the pixel dimensions of an image with the given aspect ratio:
@@ -96,34 +122,12 @@ func Size(aspectRatio string) (w, h int, ok bool) {
 // imaged.EInvalidPrompt, and a cancelled ctx stops between images with
 // ctx.Err().
 func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([]imaged.GeneratedImage, error) {
-	if req.Model != "" && req.Model != ModelID {
-		return nil, imaged.Errorf(imaged.EInvalidPrompt, "builtin provider has no model %q; the only model is %q", req.Model, ModelID)
-	}
-	ar := req.AspectRatio
-	if ar == "" {
-		ar = "1:1"
-	}
-	w, h, ok := Size(ar)
-	if !ok {
-		return nil, imaged.Errorf(imaged.EInvalidPrompt, "aspect ratio %q is not supported; use one of %s", req.AspectRatio, strings.Join(imaged.AspectRatios, ", "))
-	}
-	if req.N < 1 || req.N > maxImages {
-		return nil, imaged.Errorf(imaged.EInvalidPrompt, "n must be between 1 and %d, got %d", maxImages, req.N)
+	w, h, err := g.check(req)
+	if err != nil {
+		return nil, err
 	}
 	prompt := strings.TrimSpace(req.Prompt)
-	if prompt == "" {
-		return nil, imaged.Errorf(imaged.EInvalidPrompt, "prompt is empty")
-	}
-	if n := utf8.RuneCountInString(req.Prompt); n > maxPromptLength {
-		return nil, imaged.Errorf(imaged.EInvalidPrompt, "prompt is %d characters long; the maximum is %d", n, maxPromptLength)
-	}
-
-	sum := sha256.Sum256([]byte(req.Prompt))
-	promptHash := binary.BigEndian.Uint64(sum[:8])
-	seed := int64(binary.BigEndian.Uint32(sum[8:12]))
-	if req.Seed != nil {
-		seed = *req.Seed
-	}
+	promptHash, seed := seeds(req)
 
 	out := make([]imaged.GeneratedImage, 0, req.N)
 	for i := range req.N {

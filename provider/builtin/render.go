@@ -29,6 +29,15 @@ type rgb struct{ r, g, b int }
 // and the seed varies it, so that a new seed for the same prompt looks related
 // but different.
 func render(w, h int, prompt string, promptHash uint64, seed int64) (*image.RGBA, error) {
+	img := scene(w, h, promptHash, seed)
+	if err := caption(img, prompt, seed); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// scene draws the gradient and shapes of an image, without its caption.
+func scene(w, h int, promptHash uint64, seed int64) *image.RGBA {
 	rng := rand.New(rand.NewPCG(uint64(seed), promptHash))
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 
@@ -63,11 +72,7 @@ func render(w, h int, prompt string, promptHash uint64, seed int64) (*image.RGBA
 			panel(img, cx, cy, hw, hh, min(hw, hh)*0.2, 2, 60+rng.IntN(60), c, 14+rng.IntN(18))
 		}
 	}
-
-	if err := caption(img, prompt, seed); err != nil {
-		return nil, err
-	}
-	return img, nil
+	return img
 }
 
 // hsl converts hue (degrees, any value), saturation and lightness (0..1) to an

@@ -8,8 +8,12 @@
 package generatortest
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,7 +29,13 @@ import (
 //   - a request for a model g does not offer, or for an aspect ratio a model
 //     does not support, fails with imaged.EInvalidPrompt;
 //   - a request under a cancelled context fails, without images, with an
-//     error that wraps context.Canceled and is not worth retrying.
+//     error that wraps context.Canceled and is not worth retrying;
+//   - edits (see imaged.Editor): a model with SupportsEdit is served by a
+//     generator that implements Editor, and SupportsMask or SupportsStrength
+//     come with SupportsEdit; Edit refuses, with imaged.EInvalidPrompt, an
+//     unknown model, a model that cannot edit, a mask or a strength for a
+//     model without them, and an unsupported aspect ratio; and an edit under
+//     a cancelled context fails like a generation.
 func Test(t *testing.T, g imaged.Generator) {
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.run(t, g) })
@@ -43,6 +53,9 @@ var checks = []struct {
 	{"unknown_model_is_an_invalid_prompt", checkUnknownModel},
 	{"unsupported_aspect_ratio_is_an_invalid_prompt", checkUnsupportedRatio},
 	{"cancelled_context_is_an_error", checkCancelled},
+	{"edit_capabilities_are_consistent", checkEditCapabilities},
+	{"edit_refuses_what_the_model_cannot_do", checkEditRefusals},
+	{"edit_cancelled_context_is_an_error", checkEditCancelled},
 }
 
 func checkName(t testing.TB, g imaged.Generator) {
@@ -134,6 +147,12 @@ func checkCancelled(t testing.TB, g imaged.Generator) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	images, err := g.Generate(ctx, validRequest(models[0]))
+	wantCancelled(t, images, err)
+}
+
+// wantCancelled checks the outcome of a call under a cancelled context.
+func wantCancelled(t testing.TB, images []imaged.GeneratedImage, err error) {
+	t.Helper()
 	if err == nil {
 		t.Fatalf("Generate under a cancelled context returned %d images and no error", len(images))
 	}
@@ -171,4 +190,101 @@ func (n noNetwork) RoundTrip(r *http.Request) (*http.Response, error) {
 	n.t.Errorf("the generator sent %s %s://%s%s to its provider; it should have refused the request by itself",
 		r.Method, r.URL.Scheme, r.URL.Host, r.URL.Path)
 	return nil, errors.New("generatortest: no network in the conformance suite")
+}
+
+func checkEditCapabilities(t testing.TB, g imaged.Generator) {
+	_, isEditor := g.(imaged.Editor)
+	for _, m := range g.Models() {
+		if m.SupportsEdit && !isEditor {
+			t.Errorf("model %q has SupportsEdit, but %T does not implement imaged.Editor", m.ID, g)
+		}
+		if (m.SupportsMask || m.SupportsStrength) && !m.SupportsEdit {
+			t.Errorf("model %q takes a mask or a strength but has not SupportsEdit", m.ID)
+		}
+	}
+}
+
+// sourcePNG is the image edits are asked for: 64x48 pixels, and a mask of
+// its size.
+var sourcePNG, maskPNG = func() ([]byte, []byte) {
+	img := image.NewNRGBA(image.Rect(0, 0, 64, 48))
+	mask := image.NewGray(img.Bounds())
+	for y := range 48 {
+		for x := range 64 {
+			img.Set(x, y, color.NRGBA{uint8(4 * x), uint8(5 * y), 90, 255})
+			if x < 32 {
+				mask.SetGray(x, y, color.Gray{Y: 255})
+			}
+		}
+	}
+	var a, b bytes.Buffer
+	_ = png.Encode(&a, img)
+	_ = png.Encode(&b, mask)
+	return a.Bytes(), b.Bytes()
+}()
+
+// editRequest is an edit model m can serve, but for what a check changes.
+func editRequest(m imaged.Model) imaged.EditRequest {
+	return imaged.EditRequest{
+		GenerateRequest: validRequest(m),
+		Image:           imaged.InputImage{Data: sourcePNG, MediaType: "image/png", Width: 64, Height: 48},
+	}
+}
+
+func checkEditRefusals(t testing.TB, g imaged.Generator) {
+	e, ok := g.(imaged.Editor)
+	if !ok {
+		return // no edits: nothing to refuse
+	}
+	models := g.Models()
+	if len(models) == 0 {
+		t.Fatalf("Models() is empty")
+	}
+	want := func(what string, req imaged.EditRequest) {
+		t.Helper()
+		images, err := e.Edit(context.Background(), req)
+		if code := imaged.ErrCode(err); code != imaged.EInvalidPrompt {
+			t.Errorf("Edit(model %q, %s) = %d images, error %v (code %q); want %s", req.Model, what, len(images), err, code, imaged.EInvalidPrompt)
+		}
+	}
+	req := editRequest(models[0])
+	req.Model = "no-such-model-" + g.Name()
+	want("an unknown model", req)
+	strength := 0.5
+	for _, m := range models {
+		if !m.SupportsEdit {
+			want("a model that cannot edit", editRequest(m))
+			continue
+		}
+		if !m.SupportsMask {
+			req := editRequest(m)
+			req.Mask = &imaged.InputImage{Data: maskPNG, MediaType: "image/png", Width: 64, Height: 48}
+			want("a mask", req)
+		}
+		if !m.SupportsStrength {
+			req := editRequest(m)
+			req.Strength = &strength
+			want("a strength", req)
+		}
+		req := editRequest(m)
+		req.AspectRatio = "5:4"
+		want("aspect ratio 5:4", req)
+	}
+}
+
+func checkEditCancelled(t testing.TB, g imaged.Generator) {
+	e, ok := g.(imaged.Editor)
+	if !ok {
+		return
+	}
+	for _, m := range g.Models() {
+		if !m.SupportsEdit {
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		images, err := e.Edit(ctx, editRequest(m))
+		wantCancelled(t, images, err)
+		return
+	}
 }

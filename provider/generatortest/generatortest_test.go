@@ -185,3 +185,74 @@ func TestNoNetwork(t *testing.T) {
 		}
 	})
 }
+
+// editingFake is a fake that edits, validating like a careful adapter.
+type editingFake struct {
+	*fake
+	edit func(ctx context.Context, req imaged.EditRequest) ([]imaged.GeneratedImage, error)
+}
+
+func (f *editingFake) Edit(ctx context.Context, req imaged.EditRequest) ([]imaged.GeneratedImage, error) {
+	return f.edit(ctx, req)
+}
+
+func conformingEditor() *editingFake {
+	f := &editingFake{fake: conforming()}
+	f.models[1].SupportsEdit, f.models[1].SupportsStrength = true, true
+	f.edit = func(ctx context.Context, req imaged.EditRequest) ([]imaged.GeneratedImage, error) {
+		for _, m := range f.models {
+			switch {
+			case m.ID != req.Model:
+				continue
+			case !m.SupportsEdit, req.Mask != nil && !m.SupportsMask, req.Strength != nil && !m.SupportsStrength:
+				return nil, imaged.Errorf(imaged.EInvalidPrompt, "cannot")
+			}
+			return f.generate(ctx, req.GenerateRequest)
+		}
+		return nil, imaged.Errorf(imaged.EInvalidPrompt, "unknown model")
+	}
+	return f
+}
+
+func TestEditBreachesAreReported(t *testing.T) {
+	if got := failures(t, conformingEditor()); len(got) != 0 {
+		t.Fatalf("a conforming editor failed: %v", got)
+	}
+	Test(t, conformingEditor())
+
+	t.Run("edit_claimed_without_an_editor", func(t *testing.T) {
+		f := conforming()
+		f.models[0].SupportsEdit = true
+		if got := failures(t, f)["edit_capabilities_are_consistent"]; len(got) == 0 || !strings.Contains(got[0], "imaged.Editor") {
+			t.Errorf("reports %q", got)
+		}
+	})
+	t.Run("mask_without_edit", func(t *testing.T) {
+		f := conformingEditor()
+		f.models[0].SupportsMask = true
+		if got := failures(t, f)["edit_capabilities_are_consistent"]; len(got) == 0 {
+			t.Errorf("no report")
+		}
+	})
+	t.Run("mask_passed_on", func(t *testing.T) {
+		f := conformingEditor()
+		valid := f.edit
+		f.edit = func(ctx context.Context, req imaged.EditRequest) ([]imaged.GeneratedImage, error) {
+			req.Mask = nil
+			return valid(ctx, req)
+		}
+		if got := failures(t, f)["edit_refuses_what_the_model_cannot_do"]; len(got) == 0 || !strings.Contains(got[0], "a mask") {
+			t.Errorf("reports %q", got)
+		}
+	})
+	t.Run("edit_cancellation_ignored", func(t *testing.T) {
+		f := conformingEditor()
+		valid := f.edit
+		f.edit = func(ctx context.Context, req imaged.EditRequest) ([]imaged.GeneratedImage, error) {
+			return valid(context.Background(), req)
+		}
+		if got := failures(t, f)["edit_cancelled_context_is_an_error"]; len(got) == 0 {
+			t.Errorf("no report")
+		}
+	})
+}

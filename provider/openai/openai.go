@@ -14,6 +14,9 @@
 // 8,294,400 pixels), so every ratio maps to an exact size, at the resolution
 // its "resolution" option asks for (see freeSize).
 //
+// Edits go to POST {base}/images/edits (multipart/form-data, the source as
+// image[], the mask as mask), with the same models, sizes and options.
+//
 // The API's own settings pass through a request's options: quality, background
 // (transparent only where the output format has an alpha channel, and not on
 // gpt-image-2) and output_format (png, jpeg, webp). Images come back as
@@ -114,6 +117,8 @@ func catalogue() []model {
 				AspectRatios:    []string{"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"},
 				MaxImages:       4, // the API allows 10; the service caps at 4
 				MaxPromptLength: 32000,
+				SupportsEdit:    true,
+				SupportsMask:    true,
 				Options:         options(transparent, sizes == nil),
 			},
 			fixedSizes: sizes,

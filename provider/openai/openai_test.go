@@ -46,8 +46,9 @@ type fakeOpenAI struct {
 	answer func(w http.ResponseWriter, r *http.Request, body map[string]any)
 	files  map[string][]byte
 
-	mu   sync.Mutex
-	sent []map[string]any // generation bodies, in order
+	mu     sync.Mutex
+	sent   []map[string]any // generation bodies, in order
+	edited []editForm       // edit requests, in order
 }
 
 // fixedSizes are the sizes the fixed-size models document; anything else is
@@ -77,6 +78,7 @@ func newFake(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, b
 	f := &fakeOpenAI{t: t, answer: answer, files: map[string][]byte{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+basePath+"/images/generations", f.generations)
+	mux.HandleFunc("POST "+basePath+"/images/edits", f.edits)
 	mux.HandleFunc("GET /files/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if got := r.Header.Get("Authorization"); got != "" {
 			t.Errorf("download sent Authorization %q; the API key must not leave for a signed URL", got)

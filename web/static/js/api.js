@@ -83,7 +83,7 @@ export function uploadMessage(err, name) {
     case 415:
       return `“${name}” is not an image the service accepts: only PNG, JPEG, WebP and GIF files, complete and undamaged.`;
     case 413:
-      return `“${name}” is too large for this service. ${err.message}`;
+      return `“${name}” is too large for this service: ${err.message}`;
     case 401:
       return "Your sign-in is no longer valid; sign in again.";
     case 429:

@@ -9,7 +9,9 @@
 // script but the page's own files, and nothing is ever inserted as HTML.
 
 const TOKEN = "imaged.token";
+const ID_TOKEN = "imaged.oidc.idToken"; // for the provider's logout (id_token_hint)
 const PENDING = "imaged.oidc.pending";
+const LOGOUT = "imaged.oidc.logout"; // the state of a logout under way
 
 let listeners = [];
 
@@ -31,7 +33,53 @@ export function setToken(tok, known = false) {
 export function signOut(message = "") {
   const had = getToken() !== "";
   sessionStorage.removeItem(TOKEN);
+  sessionStorage.removeItem(ID_TOKEN);
   if (had || message) for (const fn of listeners) fn(false, message);
+}
+
+/**
+ * signOutEverywhere forgets the token and, when it came from the OpenID
+ * provider and its discovery offers an end_session_endpoint, ends the
+ * provider's session too (RP-initiated logout: the browser goes there and
+ * comes back to the page). It resolves to a message when the provider's
+ * session could not be ended, and never returns when it navigates away.
+ */
+export async function signOutEverywhere(oidc) {
+  const idToken = sessionStorage.getItem(ID_TOKEN);
+  if (!oidc || !idToken) return signOut();
+  let endpoint;
+  try {
+    endpoint = (await discovery(oidc.issuer)).end_session_endpoint;
+  } catch (err) {
+    signOut();
+    return "Signed out here, but the identity provider could not be reached to end its session: " + err.message;
+  }
+  signOut();
+  if (!endpoint) return;
+  const state = randomString();
+  sessionStorage.setItem(LOGOUT, state);
+  const u = new URL(endpoint);
+  u.search = new URLSearchParams({
+    id_token_hint: idToken,
+    post_logout_redirect_uri: redirectURI(),
+    client_id: oidc.clientId,
+    state,
+  }).toString();
+  location.assign(u.toString());
+  return new Promise(() => {}); // the page is leaving
+}
+
+/**
+ * finishLogout recognises the provider's redirect back after a logout
+ * (?state=... alone) and cleans the address; it resolves to true then.
+ */
+export function finishLogout() {
+  const params = new URLSearchParams(location.search);
+  const want = sessionStorage.getItem(LOGOUT);
+  if (!want || !params.has("state") || params.has("code") || params.has("error")) return false;
+  sessionStorage.removeItem(LOGOUT);
+  history.replaceState(null, "", "/");
+  return params.get("state") === want;
 }
 
 /** pageConfig is GET /web/config.json: {devToken: bool, oidc: {...}|null}. */
@@ -86,6 +134,7 @@ export async function startOIDC(oidc) {
     nonce: pending.nonce,
     code_challenge: challenge,
     code_challenge_method: "S256",
+    ...(oidc.audience ? { audience: oidc.audience } : {}),
   }).toString();
   location.assign(u.toString());
 }
@@ -146,6 +195,7 @@ export async function finishOIDC(oidc) {
   } else if ((oidc.scope || "openid").split(" ").includes("openid")) {
     throw new Error("The identity provider sent no ID token.");
   }
+  if (tokens.id_token) sessionStorage.setItem(ID_TOKEN, tokens.id_token);
   setToken(tokens.access_token);
   return true;
 }

@@ -1,7 +1,9 @@
 // main.js: starts the page: sign-in view or the gallery, and the wiring
 // between the parts (one module per concern).
 
-import { getToken, setToken, signOut, onSignChange, pageConfig, devToken, startOIDC, finishOIDC } from "./auth.js";
+import {
+  getToken, setToken, signOut, signOutEverywhere, onSignChange, pageConfig, devToken, startOIDC, finishOIDC, finishLogout,
+} from "./auth.js";
 import { call } from "./api.js";
 import { $, show } from "./dom.js";
 import { initGallery, reload } from "./gallery.js";
@@ -15,12 +17,13 @@ function signInError(text) {
   $("signin-error").textContent = text;
 }
 
-function showSignIn(message) {
+function showSignIn(message, status = "") {
   show($("app-view"), false);
   show($("sign-out"), false);
   $("count").textContent = "";
   show($("signin-view"), true);
   signInError(message || "");
+  $("signin-status").textContent = status;
   (config.oidc ? $("oidc-sign-in") : $("token")).focus();
 }
 
@@ -57,16 +60,19 @@ function initSignIn() {
   $("oidc-sign-in").addEventListener("click", () => {
     startOIDC(config.oidc).catch((err) => signInError("Sign-in failed: " + err.message));
   });
-  $("sign-out").addEventListener("click", () => signOut());
+  $("sign-out").addEventListener("click", async () => {
+    const problem = await signOutEverywhere(config.oidc);
+    if (problem) signInError(problem);
+  });
 }
 
 async function start() {
   initSignIn();
   initGallery(openDetail);
-  initUpload();
   initGenerate();
   initDetail();
   config = await pageConfig().catch(() => config);
+  initUpload(config);
   show($("dev-token"), config.devToken);
   show($("oidc"), !!config.oidc);
   if (config.oidc) $("token-submit").textContent = "Use token";
@@ -84,6 +90,7 @@ async function start() {
     showApp();
   });
 
+  if (finishLogout()) return showSignIn("", "Signed out, at the identity provider too.");
   try {
     if (await finishOIDC(config.oidc)) return; // setToken has shown the app
   } catch (err) {

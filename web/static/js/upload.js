@@ -7,6 +7,8 @@ import { prepend } from "./gallery.js";
 
 const PARALLEL = 2;
 
+let maxFileSize = 0; // the service's limit, from its page configuration
+
 function row(file) {
   const bar = el("progress", { max: "1", value: "0", "aria-label": `Upload of ${file.name}` });
   const status = el("span", { class: "upload-status", text: "waiting" });
@@ -15,7 +17,18 @@ function row(file) {
   return { li, bar, status };
 }
 
+function refuse(r, message) {
+  r.li.classList.add("failed");
+  r.status.textContent = "";
+  r.li.append(el("p", { class: "error", role: "alert", text: message }));
+}
+
 async function send(file, r) {
+  if (maxFileSize > 0 && file.size > maxFileSize) {
+    // Not sent: the service would refuse it after the whole upload.
+    refuse(r, `“${file.name}” is ${humanBytes(file.size)}, more than this service accepts (${humanBytes(maxFileSize)} at most).`);
+    return false;
+  }
   r.status.textContent = "uploading";
   try {
     const img = await upload(file, (f) => { r.bar.value = f; }).done;
@@ -25,9 +38,7 @@ async function send(file, r) {
     prepend(img);
     return true;
   } catch (err) {
-    r.li.classList.add("failed");
-    r.status.textContent = "";
-    r.li.append(el("p", { class: "error", role: "alert", text: uploadMessage(err, file.name) }));
+    refuse(r, uploadMessage(err, file.name));
     return false;
   }
 }
@@ -48,7 +59,8 @@ export async function uploadFiles(files) {
   announce(`${ok} of ${jobs.length} file${jobs.length === 1 ? "" : "s"} uploaded`);
 }
 
-export function initUpload() {
+export function initUpload(config = {}) {
+  maxFileSize = Number(config.maxFileSize) || 0;
   const input = $("file-input");
   input.addEventListener("change", () => {
     if (input.files.length) uploadFiles(input.files).finally(() => { input.value = ""; });

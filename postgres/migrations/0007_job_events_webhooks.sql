@@ -1,4 +1,4 @@
--- 0005: the events of every job (for the event streams of any replica), the
+-- 0007: the events of every job (for the event streams of any replica), the
 -- webhook a job reports to, the webhook deliveries queued for it, and each
 -- owner's signing secret.
 
