@@ -164,3 +164,42 @@ func TestWebhookDeliveryThroughTheAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestEditJobsHaveWebhooksAndEvents: an edit job takes the same webhook
+// field as a generation, and streams the same events.
+func TestEditJobsHaveWebhooksAndEvents(t *testing.T) {
+	h := newHarness(t, options{webhooks: true, schedule: []time.Duration{time.Millisecond}})
+	alice := mintToken(t, "alice")
+	rc := webhooktest.NewReceiver(t)
+	src := h.upload(t, alice, "harbour.png", pngBytes(t, 64, 48, 2))
+	hook := map[string]any{"url": rc.URL, "events": []string{"completed"}}
+	resp, body := h.call(t, "POST", editPattern, editPath(src.ID), alice,
+		jsonBody(map[string]any{"prompt": "make it stormy", "webhook": hook}), jsonHeader)
+	wantError(t, resp, body, 400, imaged.EValidation) // synchronous
+	resp, body = h.call(t, "POST", editPattern, editPath(src.ID), alice,
+		jsonBody(map[string]any{"prompt": "make it stormy", "webhook": hook}),
+		http.Header{"Content-Type": {"application/json"}, "Prefer": {"respond-async"}})
+	if resp.StatusCode != 202 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	job := dataAs[apiJob](t, body)
+	events := openStream(t, h.ts.URL, alice, job.ID, "")
+	if ev := next(t, events); ev.Event != "queued" {
+		t.Fatalf("first event %+v", ev)
+	}
+	if ran, err := h.gen.RunOne(t.Context()); !ran || err != nil {
+		t.Fatalf("RunOne: %v, %v", ran, err)
+	}
+	next(t, events) // running
+	if ev := next(t, events); ev.Event != "succeeded" || len(ev.Data.Images) != 1 {
+		t.Fatalf("last event %+v", ev)
+	}
+	if sent, err := h.hooks.DeliverOne(t.Context()); !sent || err != nil {
+		t.Fatalf("DeliverOne: %v, %v", sent, err)
+	}
+	got := rc.Got()
+	var p webhookPayload
+	if len(got) != 1 || json.Unmarshal(got[0].Body, &p) != nil || p.Type != "generation.completed" || p.Data.ID != job.ID || p.Data.Status != "succeeded" {
+		t.Fatalf("deliveries %d, payload %+v", len(got), p)
+	}
+}
