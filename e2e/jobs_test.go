@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -261,6 +262,11 @@ func TestWebhookSurvivesARestart(t *testing.T) {
 		return http.StatusOK
 	}
 	env := map[string]string{"IMAGED_OUTBOUND_ALLOW": "127.0.0.1"}
+	if sharedBackend() {
+		// Other tests' servers on the shared database would claim the
+		// delivery (and be refused by their outbound rules).
+		env["IMAGED_DATABASE_URL"] = privateSchema(t, os.Getenv(e2ePrefix+"DATABASE_URL"))
+	}
 	s := startServer(t, serverOpts{Env: env})
 	token := s.Token("restart-" + imaged.NewID())
 	r := s.postJSON(t, "/api/images/generate", token, map[string]any{"prompt": "a lamp",

@@ -180,12 +180,12 @@ func (s *Server) routes() {
 		s.Handle("GET /api/images/generations", s.handleListJobs, true)
 		s.Handle("GET /api/images/generations/{jobId}", s.handleGetJob, true)
 		s.Handle("GET /api/images/generations/{jobId}/events", s.handleJobEvents, true)
+		s.Handle("POST /api/images/{id}/edit", s.idempotentUpTo(false, s.editBodyLimit(), s.handleEdit), true)
 	}
 	if s.gen != nil && s.hooks != nil {
 		s.Handle("GET /api/webhooks/secret", s.handleWebhookSecret, true)
 		s.Handle("POST /api/webhooks/secret/rotate", s.handleRotateWebhookSecret, true)
 		s.Handle("GET /api/images/generations/{jobId}/webhooks", s.handleJobDeliveries, true)
-		s.Handle("POST /api/images/{id}/edit", s.idempotentUpTo(false, s.editBodyLimit(), s.handleEdit), true)
 	}
 
 	s.mux.HandleFunc("/", s.handleUnmatched)
