@@ -3,6 +3,8 @@ package webhooks_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -52,6 +54,7 @@ func newService(t *testing.T, db *sqlite.DB, allow []netip.Prefix, worker string
 		Schedule:       schedule,
 		AttemptTimeout: 5 * time.Second,
 		WorkerID:       worker,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -254,6 +257,7 @@ func TestOutboundRulesApply(t *testing.T) {
 			http.Redirect(w, r, target.URL+"/stolen", http.StatusTemporaryRedirect)
 		}))
 		t.Cleanup(redirector.Close)
+		db := openDB(t, "") // alone: no delivery of the other subtests is due
 		svc := newService(t, db, loopback, "", time.Hour)
 		id := queue(t, db, "carol", redirector.URL)
 		if sent, err := svc.DeliverOne(t.Context()); !sent || err != nil {
