@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,4 +75,50 @@ func TestMaxPixelsWarning(t *testing.T) {
 	if out := s.waitOutput(t, want); !strings.Contains(out, want) {
 		t.Errorf("no warning %q in:\n%s", want, out)
 	}
+}
+
+// imaged edit: a mask file is uploaded first, the edit runs as a job and
+// its images are written like generate's.
+func TestCLIEdit(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	c := newCLI(t, "IMAGED_URL="+s.Base, "IMAGED_TOKEN="+s.Token("alice"))
+	dir := t.TempDir()
+	photo, maskFile := filepath.Join(dir, "photo.png"), filepath.Join(dir, "mask.png")
+	os.WriteFile(photo, pngImage(t, 40, 30, 1), 0o644)
+	// An opaque mask: white on the left half.
+	m := image.NewGray(image.Rect(0, 0, 40, 30))
+	for y := range 30 {
+		for x := range 20 {
+			m.SetGray(x, y, color.Gray{Y: 255})
+		}
+	}
+	var mb bytes.Buffer
+	png.Encode(&mb, m)
+	os.WriteFile(maskFile, mb.Bytes(), 0o644)
+	c.ok("upload", photo)
+	src := c.images()[0]
+
+	outDir := filepath.Join(dir, "out")
+	r := c.run("", "edit", src.ID, "make", "it", "red", "--mask", maskFile, "--strength", "0.9", "-n", "2", "-o", outDir)
+	if r.code != 0 || !strings.Contains(r.stderr, "succeeded") {
+		t.Fatalf("edit: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	files := strings.Fields(r.stdout)
+	if len(files) != 2 {
+		t.Fatalf("edit printed %q, want two files", r.stdout)
+	}
+	for _, f := range files {
+		if data, err := os.ReadFile(f); err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) {
+			t.Errorf("edited file %s: %v", f, err)
+		}
+	}
+	edits := c.images("--source", "edit")
+	if len(edits) != 2 || edits[0].Prompt != "make it red" || edits[0].Width*3 != edits[0].Height*4 {
+		t.Errorf("edits = %+v", edits)
+	}
+	if ups := c.images("--source", "upload"); len(ups) != 2 { // the photo and its mask
+		t.Errorf("uploads = %+v", ups)
+	}
+	c.fails(1, "MEDIA_NOT_FOUND", "edit", "01a221fc-369e-7afb-a289-ab4bbc7bb71e", "x")
+	c.fails(2, "needs an image id and a prompt", "edit", src.ID)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/jwtauth"
+	"github.com/imaged/imaged/outbound"
 	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/provider/builtin"
 	"github.com/imaged/imaged/render"
@@ -36,6 +37,7 @@ import (
 	"github.com/imaged/imaged/telemetry"
 	"github.com/imaged/imaged/urlsign"
 	"github.com/imaged/imaged/variants"
+	"github.com/imaged/imaged/webhooks"
 )
 
 // testSecret signs the HS256 tokens of the tests.
@@ -91,8 +93,13 @@ type options struct {
 	maxAttempts int
 	cors        *CORS
 	presets     []variants.Preset // nil: the defaults
+	cdnBaseURL  string
 	renderQueue int
 	importAllow []netip.Prefix
+	// webhooks enables the webhook field, its routes and a sender
+	// (h.hooks) whose outbound client may reach loopback receivers.
+	webhooks bool
+	schedule []time.Duration // the sender's retry schedule
 }
 
 // harness is the whole service over real stores: SQLite in a temporary
@@ -109,6 +116,7 @@ type harness struct {
 	imgClock *clock
 	genClock *clock
 	logs     *logBuffer
+	hooks    *webhooks.Service
 	variants *variants.Service
 	signer   *urlsign.Signer
 	renderer *render.Pool
@@ -143,15 +151,34 @@ func newHarness(t *testing.T, o options) *harness {
 		t.Fatal(err)
 	}
 	marker := provenance.New(provenance.Config{Version: "test", Credentials: creds})
+	var checkURL func(context.Context, string) error
+	if o.webhooks {
+		allow, _ := outbound.ParseAllow("127.0.0.0/8")
+		h.hooks, err = webhooks.New(webhooks.Config{
+			Store:  db,
+			Client: outbound.New(outbound.Config{Allow: allow, Timeout: 5 * time.Second}),
+			Payload: func(ctx context.Context, d *imaged.WebhookDelivery) ([]byte, error) {
+				return h.srv.WebhookPayload(ctx, d, h.ts.URL)
+			},
+			Schedule: o.schedule,
+			Logger:   log, // the wall clock: receivers check webhook-timestamp against theirs
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkURL = h.hooks.CheckURL
+	}
 	h.gen, err = generation.New(h.images, db, db, generation.Config{
-		Providers:   append([]imaged.Generator{builtin.New()}, o.providers...),
-		Quota:       o.quota,
-		Timeout:     o.genTimeout,
-		MaxAttempts: o.maxAttempts,
-		Backoff:     time.Millisecond,
-		Now:         h.genClock.Now,
-		Logger:      log,
-		Marker:      marker,
+		CheckWebhookURL: checkURL,
+		EventPoll:       20 * time.Millisecond,
+		Providers:       append([]imaged.Generator{builtin.New()}, o.providers...),
+		Quota:           o.quota,
+		Timeout:         o.genTimeout,
+		MaxAttempts:     o.maxAttempts,
+		Backoff:         time.Millisecond,
+		Now:             h.genClock.Now,
+		Logger:          log,
+		Marker:          marker,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -160,15 +187,18 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.renderer = render.NewInProcess(render.Config{Workers: 2, Queue: o.renderQueue})
+	// Long time limits: under the race detector an AVIF render takes many
+	// seconds.
+	h.renderer = render.NewInProcess(render.Config{Workers: 2, Queue: o.renderQueue, Timeout: 10 * time.Minute})
 	t.Cleanup(func() { h.renderer.Close() })
 	h.variants = variants.New(h.images, blobs, variants.Config{
-		Presets:  o.presets,
-		Renderer: h.renderer,
-		Signer:   h.signer,
-		Mark:     marker.MarkVariant,
-		CanMark:  provenance.CanMark,
-		Logger:   log,
+		Presets:       o.presets,
+		Renderer:      h.renderer,
+		Signer:        h.signer,
+		Mark:          marker.MarkVariant,
+		RenderTimeout: 10 * time.Minute,
+		CanMark:       provenance.CanMark,
+		Logger:        log,
 	})
 	h.srv = New(Config{
 		Telemetry:   telemetry.New(),
@@ -179,9 +209,15 @@ func newHarness(t *testing.T, o options) *harness {
 		Generation:  h.gen,
 		Idempotency: db,
 		CORS:        o.cors,
+		Webhooks:    h.hooks,
 		Variants:    h.variants,
+		CDNBaseURL:  o.cdnBaseURL,
 	})
-	h.ts = httptest.NewServer(h.srv)
+	// Served as cmd/imaged serves: NewHTTPServer's settings, on Listener.
+	h.ts = httptest.NewUnstartedServer(h.srv)
+	h.ts.Config = NewHTTPServer(h.srv)
+	h.ts.Listener = Listener(h.ts.Listener)
+	h.ts.Start()
 	t.Cleanup(h.ts.Close)
 	h.client = h.ts.Client()
 	h.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
