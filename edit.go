@@ -1,6 +1,10 @@
 package imaged
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"math"
+)
 
 // Editor is a Generator that can also change an existing image as a prompt
 // says. It is optional: the service offers edits on the models of a provider
@@ -33,4 +37,26 @@ type InputImage struct {
 	Data          []byte
 	MediaType     string
 	Width, Height int
+}
+
+// NearestAspectRatio is the ratio of ratios closest to the shape w x h (on a
+// log scale, so that 2:1 is as far from 1:1 as 1:2): the aspect ratio an
+// edit gets when its request names none. It is "" when w or h is not
+// positive or ratios holds no ratio.
+func NearestAspectRatio(w, h int, ratios []string) string {
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	want := math.Log(float64(w) / float64(h))
+	best, dist := "", math.Inf(1)
+	for _, r := range ratios {
+		var a, b float64
+		if _, err := fmt.Sscanf(r, "%g:%g", &a, &b); err != nil || a <= 0 || b <= 0 {
+			continue
+		}
+		if d := math.Abs(math.Log(a/b) - want); d < dist-1e-9 {
+			best, dist = r, d
+		}
+	}
+	return best
 }

@@ -38,6 +38,11 @@ type Model struct {
 	SupportsEdit     bool `json:"supportsEdit"`
 	SupportsMask     bool `json:"supportsMask"`
 	SupportsStrength bool `json:"supportsStrength"`
+	// MaxOutputPixels is the width x height of the largest image the model
+	// returns (at its largest ratio and setting), 0 when the adapter cannot
+	// tell. The service stores nothing over its pixel limit, so it warns at
+	// start when a model's is larger.
+	MaxOutputPixels int64 `json:"maxOutputPixels,omitempty"`
 	// Options are the provider-specific settings a request may pass in its
 	// options object, each with the values the model accepts.
 	Options []ModelOption `json:"options"`

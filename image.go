@@ -159,12 +159,22 @@ type ImageStore interface {
 
 // DeletionFeed is implemented by image stores that report every deletion of
 // an image, whichever process made it, so that a cache of image metadata
-// stays exact: fn is called with the deleted image once the deletion is
-// committed, and for a deletion made through this store before DeleteImage
-// returns. A store that cannot promise this for the deletions of other
-// replicas does not implement it (its lookups are then never cached).
+// stays exact.
+//
+// fn is called with the deleted image once the deletion is committed: for a
+// deletion made through this store, with the whole image, before DeleteImage
+// returns; for one made by another process, with at least its ID and
+// BlobKey, as soon as the store hears of it. fn(nil) means deletions may
+// have been missed (the store lost its way of hearing them): forget
+// everything.
+//
+// DeletionsLive reports whether the store hears every deletion right now;
+// while it does not, nothing may be answered from a cache. A store that
+// cannot promise this for the deletions of other replicas does not
+// implement DeletionFeed (its lookups are then never cached).
 type DeletionFeed interface {
 	OnImageDeleted(fn func(*Image))
+	DeletionsLive() bool
 }
 
 // Pinger is implemented by stores whose dependency can be down; /readyz asks it.

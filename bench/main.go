@@ -1,6 +1,7 @@
 // Command bench measures imaged as a user runs it: it builds the real
 // binary, starts it as a child process on a loopback port with a fresh data
-// directory, and drives it over HTTP with an in-process load generator.
+// directory, and drives it over HTTP: with wrk for GET by id and delivery,
+// with an in-process load generator for the rest.
 // It is a program that prints figures, not a test: nothing it measures
 // passes or fails a build.
 //
@@ -25,10 +26,11 @@
 //  3. Starts imaged (default configuration, log level info, its output in a
 //     file), uploads one real image through the API and measures the size of
 //     a GET /api/images/{id} answer.
-//  4. GET: -c connections, each a goroutine with its own keep-alive client,
-//     send GET /api/images/{id} back to back for a -warmup, then for -d,
-//     with ids picked at random among the seeded images. It measures
-//     throughput, p50 and p99 latency and errors (any status but 200).
+//  4. GET: wrk -t2 -c{-c} (the Debian package; see getwrk.go) sends
+//     GET /api/images/{id} with ids picked at random among the seeded
+//     images and a real token, for a -warmup, then for -d with --latency.
+//     It measures throughput, p50 to p99, answers other than 2xx and the
+//     CPU per request of imaged (and of PostgreSQL).
 //  5. List (with -list): -list-c connections on GET /api/images (first page)
 //     and on the page that starts at 90% of the seeded images, reached by a
 //     cursor computed from the seeded data; p50, p99 and their ratio,
@@ -50,8 +52,9 @@
 //     end.
 //  7. Baseline: bench/baseline, a bare net/http server in a process of its
 //     own answering a constant application/json body of the same size, is
-//     driven with the GET load; every backend's GET figures are printed next
-//     to it with the ratio imaged/baseline.
+//     driven with the same wrk run; every backend's GET figures are printed
+//     next to it with the ratio imaged/baseline and the verdict on the
+//     target (>= 0.6 with p99 < 10 ms).
 //  8. Generation (SQLite), each figure at 1 and at 16 concurrent clients,
 //     each run a one-second warm-up then -gen-d, the work done back to
 //     back by each client:
@@ -88,7 +91,7 @@
 //
 // Flags:
 //
-//	-c N             concurrent connections of the GET load (64)
+//	-c N             concurrent connections of wrk on GET (64)
 //	-list-c N        concurrent connections of the listing load (16)
 //	-d DURATION      measured window of each load run (10s)
 //	-warmup DURATION load before each measured window, not counted (2s)
@@ -342,7 +345,9 @@ type backendRun struct {
 	depth int      // the position of the first image of the deep page
 	size  int      // bytes of a GET /api/images/{id} answer
 
-	getRes, first, deep *result
+	idsFile     string  // r.ids, one a line, for wrk
+	getRes      *wrkGet // GET /api/images/{id}
+	first, deep *result
 }
 
 func run(ctx context.Context, o options) (err error) {
@@ -581,12 +586,15 @@ func (b *bench) measureReads(ctx context.Context, r *backendRun) error {
 	fmt.Fprintf(b.report, "%s: answer of GET /api/images/{id}: %d bytes\n", r.be.name, r.size)
 
 	if b.o.runs("get") {
-		l := load{Conns: b.o.conns, Warmup: b.o.warmup, Dur: b.o.dur, DatabasePID: r.be.dbPID}
-		ids := r.ids
-		r.getRes = b.measure(ctx, "imaged on "+r.be.name+" GET /api/images/{id}", l, srv.pid(), target{
-			header: auth, want: http.StatusOK,
-			next: func(rnd *rand.Rand) string { return srv.base + "/api/images/" + ids[rnd.IntN(len(ids))] },
-		})
+		if r.idsFile == "" {
+			if r.idsFile, err = b.writeIDs(r.be.name, r.ids); err != nil {
+				return err
+			}
+		}
+		r.getRes, err = b.runGetWrk(ctx, "imaged on "+r.be.name+" GET /api/images/{id}", srv.base, r.idsFile, srv.pid(), r.be.dbPID)
+		if err != nil {
+			return fmt.Errorf("%s: GET: %w", r.be.name, err)
+		}
 	}
 	if b.o.runs("list") {
 		extra := 0 // the API upload above, for the owner that made it
@@ -615,34 +623,42 @@ func (b *bench) compareGets(ctx context.Context, runs []*backendRun) error {
 		return err
 	}
 	defer bl.stop()
-	ids := runs[0].ids
-	l := load{Conns: b.o.conns, Warmup: b.o.warmup, Dur: b.o.dur}
-	base := b.measure(ctx, "baseline GET", l, bl.pid(), target{
-		header: b.auth(getOwner), want: http.StatusOK,
-		next: func(rnd *rand.Rand) string { return bl.base + "/api/images/" + ids[rnd.IntN(len(ids))] },
-	})
+	base, err := b.runGetWrk(ctx, "baseline GET", bl.base, runs[0].idsFile, bl.pid(), 0)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
 	bl.stop()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 
-	fmt.Fprintf(b.report, "\nGET /api/images/{id}  %d conns  %s, random ids among %d images of one subject; baseline: a bare net/http handler answering %d bytes:\n",
-		l.Conns, l.Dur, b.o.n, size)
-	var names []string
-	var rs []*result
+	fmt.Fprintf(b.report, "\nGET /api/images/{id}  wrk -t2 -c%d -d%s, random ids among %d images of one subject; baseline: a bare net/http handler answering %d bytes; load average %s:\n",
+		b.o.conns, b.o.dur, b.o.n, size, loadAverage())
 	for _, r := range runs {
-		fmt.Fprintf(b.report, "  %-12s %s | imaged/baseline %.2f\n", r.be.name, figures(r.getRes),
-			r.getRes.throughput()/base.throughput())
-		names, rs = append(names, "imaged on "+r.be.name), append(rs, r.getRes)
+		fmt.Fprintf(b.report, "  %-12s %s | imaged/baseline %.2f\n", r.be.name, wrkFigures(r.getRes), r.getRes.reqPerSec/base.reqPerSec)
 	}
-	fmt.Fprintf(b.report, "  %-12s %s\n", "baseline", figures(base))
-	details(b.report, append(names, "baseline"), append(rs, base))
+	fmt.Fprintf(b.report, "  %-12s %s\n", "baseline", wrkFigures(base))
+	tw := tabwriter.NewWriter(b.report, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\t\treq/s\tp50\tp75\tp90\tp99\tserver CPU/req\tdb CPU/req\t")
+	row := func(name string, r *wrkGet, db bool) {
+		dbReq := "-"
+		if db {
+			dbReq = us(r.dbCPU)
+		}
+		fmt.Fprintf(tw, "\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, r.reqPerSec,
+			ms(r.p("50")), ms(r.p("75")), ms(r.p("90")), ms(r.p("99")), us(r.serverCPU), dbReq)
+	}
+	for _, r := range runs {
+		row("imaged on "+r.be.name, r.getRes, r.be.dbPID != 0)
+	}
+	row("baseline", base, false)
+	tw.Flush()
 	for _, r := range runs {
 		verdict := "met"
-		if r.getRes.throughput() < 0.6*base.throughput() || r.getRes.Latency.quantile(0.99) >= 10*time.Millisecond {
+		if r.getRes.failed() != "" || r.getRes.reqPerSec < 0.6*base.reqPerSec || r.getRes.p("99") >= 10*time.Millisecond {
 			verdict = "NOT met"
 		}
-		fmt.Fprintf(b.report, "  target imaged/baseline >= 0.60 and p99 < 10ms at %d conns, %s: %s\n", l.Conns, r.be.name, verdict)
+		fmt.Fprintf(b.report, "  target imaged/baseline >= 0.60 and p99 < 10ms at %d conns, %s: %s\n", b.o.conns, r.be.name, verdict)
 	}
 	fmt.Fprintln(b.report)
 	return nil

@@ -342,6 +342,42 @@ func Test(t *testing.T, open func(t *testing.T) imaged.BlobStore) {
 		})
 	})
 
+	// Variants are blobs like any other, under keys derived from their
+	// original's (imaged.VariantKey); deleting an image finds them by
+	// walking from imaged.VariantPrefix, so they must come first there.
+	t.Run("variants_follow_their_original_in_a_walk", func(t *testing.T) {
+		s := open(t)
+		const orig = "kjtw3bq5zvyg7nq2e5jmurfkq2wy5xth.png"
+		variants := []string{
+			imaged.VariantKey(orig, "0123456789abcdef", "webp"),
+			imaged.VariantKey(orig, "0123456789abcdef", "avif"),
+			imaged.VariantKey(orig, "ffffffffffffffff", "jpg"),
+		}
+		for i, k := range append([]string{orig, orig + "0", "kjtw3bq5zvyg7nq2e5jmurfkq2wy5xth.pn", "kjtw3bq5zvyg7nq2e5jmurfkq2wy5xti.png"}, variants...) {
+			mustPut(t, s, k, Content(int64(i+1), 17))
+		}
+		var seen []string
+		err := s.Walk(t.Context(), imaged.VariantPrefix(orig), func(b imaged.BlobInfo) error {
+			seen = append(seen, b.Key)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(variants)
+		if len(seen) < len(variants) || !slices.Equal(seen[:len(variants)], variants) {
+			t.Errorf("Walk from %q lists %q, want the variants %q first", imaged.VariantPrefix(orig), seen, variants)
+		}
+		for _, k := range seen[min(len(seen), len(variants)):] {
+			if strings.HasPrefix(k, imaged.VariantPrefix(orig)) {
+				t.Errorf("variant %q listed after a key that is not one", k)
+			}
+		}
+		for _, k := range variants {
+			mustOpen(t, s, k)
+		}
+	})
+
 	t.Run("concurrent_puts_of_different_keys", func(t *testing.T) {
 		s := open(t)
 		const n = 8

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,7 +53,8 @@ func newService(t *testing.T) string {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	imgs := images.New(db, blobs, images.Config{MaxFileSize: 1 << 20, Logger: log})
+	imgs := images.New(db, blobs, images.Config{MaxFileSize: 1 << 20, Logger: log,
+		ImportAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	gen, err := generation.New(imgs, db, db, generation.Config{Providers: []imaged.Generator{builtin.New()}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -270,4 +272,24 @@ func noisyPNG(t *testing.T, w, h int) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+func TestImport(t *testing.T) {
+	ctx := context.Background()
+	data := pngBytes(t, 40, 30)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer origin.Close()
+	alice := newClient(t, newService(t), "alice")
+	img, err := alice.Import(ctx, origin.URL+"/pictures/dawn.png", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.OriginalFilename != "dawn.png" || img.Width != 40 || img.FileSize != int64(len(data)) || img.Source != "upload" {
+		t.Fatalf("imported %+v", img)
+	}
+	_, err = alice.Import(ctx, "http://169.254.169.254/latest/meta-data/", "")
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != "IMPORT_URL_REFUSED" || apiErr.Status != 422 {
+		t.Fatalf("import of the metadata address: %v", err)
+	}
 }

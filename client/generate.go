@@ -46,6 +46,7 @@ type Job struct {
 	Provider  string           `json:"provider"`
 	Model     string           `json:"model,omitempty"`
 	Prompt    string           `json:"prompt,omitempty"`
+	ParentID  string           `json:"parentId,omitempty"` // edits: the image edited
 	Attempts  int              `json:"attempts"`
 	CreatedAt time.Time        `json:"createdAt"`
 	UpdatedAt time.Time        `json:"updatedAt"`
@@ -78,6 +79,9 @@ type Model struct {
 	MaxPromptLength        int      `json:"maxPromptLength"`
 	SupportsSeed           bool     `json:"supportsSeed"`
 	SupportsNegativePrompt bool     `json:"supportsNegativePrompt"`
+	SupportsEdit           bool     `json:"supportsEdit"`
+	SupportsMask           bool     `json:"supportsMask"`
+	SupportsStrength       bool     `json:"supportsStrength"`
 }
 
 // Models lists the providers and models the service offers.

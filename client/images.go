@@ -230,3 +230,22 @@ func (c *Client) Download(ctx context.Context, imageURL string, w io.Writer) (in
 	}
 	return io.Copy(w, resp.Body)
 }
+
+// Import has the service fetch the image at rawURL and store it like an
+// upload (POST /api/media/import); filename, when not "", is its display
+// name. A URL the service may not reach is an *Error IMPORT_URL_REFUSED; a
+// fetch that failed, IMPORT_FAILED or IMPORT_TIMEOUT.
+func (c *Client) Import(ctx context.Context, rawURL, filename string) (*Image, error) {
+	body, err := jsonBody(struct {
+		URL      string `json:"url"`
+		Filename string `json:"filename,omitempty"`
+	}{rawURL, filename})
+	if err != nil {
+		return nil, err
+	}
+	var img Image
+	if _, _, err := c.do(ctx, request{method: http.MethodPost, path: "/api/media/import", body: body, contentType: "application/json"}, &img); err != nil {
+		return nil, err
+	}
+	return &img, nil
+}

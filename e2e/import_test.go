@@ -88,6 +88,13 @@ func TestImportByURL(t *testing.T) {
 			}
 		})
 	}
+	// The command line does the same.
+	c := newCLI(t, "IMAGED_URL="+s.Base, "IMAGED_TOKEN="+token)
+	if out := c.ok("import", origin.URL+"/photos/lake.jpg", "--name", "Lake.jpg"); !strings.Contains(out, "Lake.jpg") || !strings.Contains(out, "80x60") {
+		t.Errorf("imaged import printed %q", out)
+	}
+	c.fails(1, "IMPORT_URL_REFUSED", "import", "http://169.254.169.254/latest/meta-data/")
+
 	if n := secretHits.Load(); n != 0 {
 		t.Fatalf("refused addresses were reached %d times", n)
 	}

@@ -277,6 +277,32 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	// Each replica caches image metadata by id and by blob key; a deletion
+	// on one must make both answer 404 at once (PostgreSQL LISTEN/NOTIFY).
+	t.Run("deleted_image_is_404_on_every_replica_at_once_with_warm_caches", func(t *testing.T) {
+		for round, pair := range [][2]*server{{a, b}, {b, a}, {a, b}, {b, a}} {
+			deleter, other := pair[0], pair[1]
+			up := deleter.upload(t, token, file{fmt.Sprintf("cached-%d.png", round), "image/png", pngImage(t, 12, 9, uint64(round))})
+			urls := map[*server]string{}
+			for _, s := range []*server{deleter, other} {
+				for range 3 { // warm both caches: by id and by blob key
+					got := s.getImage(t, token, up.ID)
+					urls[s] = got.URL
+					if r := s.get(t, got.URL, ""); r.Status != http.StatusOK {
+						t.Fatalf("round %d: GET url: status %d", round, r.Status)
+					}
+				}
+			}
+			wantOK(t, deleter.delete(t, "/api/images/"+up.ID, token), http.StatusOK)
+			for _, s := range []*server{other, deleter} {
+				wantError(t, s.get(t, "/api/images/"+up.ID, token), http.StatusNotFound, "MEDIA_NOT_FOUND")
+				if r := s.get(t, urls[s], ""); r.Status != http.StatusNotFound {
+					t.Errorf("round %d: GET url right after the delete: status %d, want 404", round, r.Status)
+				}
+			}
+		}
+	})
+
 	t.Run("idempotent_replay_across_replicas", func(t *testing.T) {
 		tok := a.Token(bob)
 		body := map[string]string{"prompt": "a lantern on a pier"}

@@ -103,7 +103,7 @@ func (s *Service) resolveEdit(ctx context.Context, owner string, e EditRequest) 
 		return nil, imaged.Errorf(imaged.EEditUnsupported, "model %q of provider %q cannot edit images; models that can: %s", m.ID, p.Name(), s.editModels())
 	}
 	if e.AspectRatio == "" {
-		e.AspectRatio = nearestRatio(src.Width, src.Height, m.AspectRatios)
+		e.AspectRatio = imaged.NearestAspectRatio(src.Width, src.Height, m.AspectRatios)
 	}
 	res, err := s.resolve(e.Request)
 	if err != nil {
@@ -184,24 +184,4 @@ func (s *Service) editModels() string {
 		return "none is enabled"
 	}
 	return strings.Join(out, ", ")
-}
-
-// nearestRatio is the ratio of ratios closest to w:h (on a log scale, so
-// that 2:1 is as far from 1:1 as 1:2), "1:1" when there is none.
-func nearestRatio(w, h int, ratios []string) string {
-	if len(ratios) == 0 || w <= 0 || h <= 0 {
-		return "1:1"
-	}
-	want := math.Log(float64(w) / float64(h))
-	best, dist := ratios[0], math.Inf(1)
-	for _, r := range ratios {
-		var a, b float64
-		if _, err := fmt.Sscanf(r, "%g:%g", &a, &b); err != nil || a <= 0 || b <= 0 {
-			continue
-		}
-		if d := math.Abs(math.Log(a/b) - want); d < dist-1e-9 {
-			best, dist = r, d
-		}
-	}
-	return best
 }

@@ -36,8 +36,22 @@ type Config struct {
 	// provider reports it (imaged.ReportProgress): each percentage once, in
 	// increasing order. It must return quickly.
 	JobProgress func(ctx context.Context, jobID string, percent int)
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Observer, when set, hears of every generation and provider retry
+	// (for metrics: package telemetry implements it).
+	Observer Observer
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Observer hears what generations do; it must return quickly.
+type Observer interface {
+	// Generated is called once per generation run (a synchronous request,
+	// or one run of a job) with the provider and model asked for, the
+	// outcome (nil or the error the caller sees) and how long it took,
+	// retries and storing included.
+	Generated(provider, model string, err error, d time.Duration)
+	// ProviderRetried is called before each retry of a provider call.
+	ProviderRetried(provider string)
 }
 
 // Marker marks a generated image as AI-generated (package provenance): it
@@ -190,7 +204,11 @@ func (s *Service) finishQuota(ctx context.Context, reservation string, n int) {
 
 // run calls the provider (bounded by the timeout, with retries) and stores
 // what it returns; on any failure, the images already stored are removed.
-func (s *Service) run(ctx context.Context, owner string, res *resolved) ([]*imaged.Image, error) {
+func (s *Service) run(ctx context.Context, owner string, res *resolved) (imgs []*imaged.Image, err error) {
+	if o := s.cfg.Observer; o != nil {
+		start := time.Now()
+		defer func() { o.Generated(res.provider.Name(), res.model.ID, err, time.Since(start)) }()
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	made, err := s.callProvider(ctx, res)
@@ -296,6 +314,9 @@ func (s *Service) callProvider(ctx context.Context, res *resolved) ([]imaged.Gen
 			return nil, providerFailure(err)
 		}
 		s.log.WarnContext(ctx, "provider failed, retrying", "provider", up.Provider, "status", up.Status, "attempt", attempt, "wait", wait)
+		if o := s.cfg.Observer; o != nil {
+			o.ProviderRetried(res.provider.Name())
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -91,6 +91,7 @@ type options struct {
 	maxAttempts int
 	cors        *CORS
 	presets     []variants.Preset // nil: the defaults
+	cdnBaseURL  string
 	renderQueue int
 	importAllow []netip.Prefix
 }
@@ -160,15 +161,18 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.renderer = render.NewInProcess(render.Config{Workers: 2, Queue: o.renderQueue})
+	// Long time limits: under the race detector an AVIF render takes many
+	// seconds.
+	h.renderer = render.NewInProcess(render.Config{Workers: 2, Queue: o.renderQueue, Timeout: 10 * time.Minute})
 	t.Cleanup(func() { h.renderer.Close() })
 	h.variants = variants.New(h.images, blobs, variants.Config{
-		Presets:  o.presets,
-		Renderer: h.renderer,
-		Signer:   h.signer,
-		Mark:     marker.MarkVariant,
-		CanMark:  provenance.CanMark,
-		Logger:   log,
+		Presets:       o.presets,
+		Renderer:      h.renderer,
+		Signer:        h.signer,
+		Mark:          marker.MarkVariant,
+		RenderTimeout: 10 * time.Minute,
+		CanMark:       provenance.CanMark,
+		Logger:        log,
 	})
 	h.srv = New(Config{
 		Telemetry:   telemetry.New(),
@@ -180,6 +184,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Idempotency: db,
 		CORS:        o.cors,
 		Variants:    h.variants,
+		CDNBaseURL:  o.cdnBaseURL,
 	})
 	h.ts = httptest.NewServer(h.srv)
 	t.Cleanup(h.ts.Close)

@@ -209,22 +209,23 @@ func countPrefixed(t *testing.T, h *harness, prefix string) int {
 }
 
 func TestOperatorPresets(t *testing.T) {
-	presets, err := variants.ParsePresets("small=off; card=1200x630,fit=cover,format=jpeg,quality=85; any=320,format=auto", 4096)
+	presets, err := variants.ParsePresets("small=off; card=300x150,fit=cover,format=jpeg,quality=85; any=100,format=auto", 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := newHarness(t, options{presets: presets})
 	alice := mintToken(t, "alice")
-	img := h.uploadVariantImage(t, alice, "p.png", pngBytes(t, 1600, 900, 4))
+	img := h.uploadVariantImage(t, alice, "p.png", pngBytes(t, 400, 300, 4))
 	if _, ok := img.Variants["small"]; ok || img.Variants["card"] == "" || img.Variants["thumb"] == "" {
 		t.Fatalf("variants %v: want card and thumb, not small", img.Variants)
 	}
 	resp, body := h.call(t, "GET", "/cdn/{key}/{preset}", path(t, img.Variants["card"]), "", nil, nil)
-	if f, w, hh := decodedSize(t, body); resp.Header.Get("Content-Type") != "image/jpeg" || f != "jpeg" || w != 1200 || hh != 630 {
-		t.Errorf("card: %s, decoded %s %dx%d; want image/jpeg 1200x630", resp.Header.Get("Content-Type"), f, w, hh)
+	if f, w, hh := decodedSize(t, body); resp.Header.Get("Content-Type") != "image/jpeg" || f != "jpeg" || w != 300 || hh != 150 {
+		t.Errorf("card: %s, decoded %s %dx%d; want image/jpeg 300x150", resp.Header.Get("Content-Type"), f, w, hh)
 	}
+	// (AVIF is chosen in the e2e tests: its WASM encoder takes a minute
+	// to compile under the race detector, which runs this package.)
 	for accept, want := range map[string]string{
-		"image/avif,image/webp,*/*": "image/avif",
 		"image/webp,*/*;q=0.8":      "image/webp",
 		"image/avif;q=0,image/webp": "image/webp",
 		"*/*":                       "image/png",
@@ -265,7 +266,6 @@ func TestSignedTransforms(t *testing.T) {
 		{"width=200&height=100&fit=fill&format=jpeg&quality=70", "jpeg", 200, 100},
 		{"width=200&height=200&fit=inside&format=jpeg", "jpeg", 200, 150},
 		{"width=2000", "png", 640, 480}, // never upscaled; the original's format
-		{"height=120&format=avif", "avif", 160, 120},
 	} {
 		t.Run("renders_what_it_promises/"+tc.query, func(t *testing.T) {
 			sv := sign(t, tc.query, nil)
@@ -275,12 +275,6 @@ func TestSignedTransforms(t *testing.T) {
 			resp, body := fetch(t, sv.URL, nil)
 			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != sv.MediaType {
 				t.Fatalf("fetch: %d %s: %.200s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
-			}
-			if tc.format == "avif" {
-				if !bytes.Contains(body[:32], []byte("ftypavif")) {
-					t.Errorf("not an AVIF file: %x", body[:32])
-				}
-				return
 			}
 			if f, w, hh := decodedSize(t, body); f != tc.format || w != sv.Width || hh != sv.Height {
 				t.Errorf("decoded %s %dx%d, promised %s %dx%d", f, w, hh, sv.MediaType, sv.Width, sv.Height)
@@ -398,7 +392,7 @@ func TestSignedTransforms(t *testing.T) {
 func TestRenderQueueFullIs503(t *testing.T) {
 	h := newHarness(t, options{renderQueue: 1})
 	alice := mintToken(t, "alice")
-	img := h.uploadVariantImage(t, alice, "big.png", pngBytes(t, 3000, 2000, 7))
+	img := h.uploadVariantImage(t, alice, "big.png", pngBytes(t, 1200, 900, 7))
 	var urls []string
 	for w := 100; w < 108; w++ {
 		_, body := h.call(t, "GET", "/api/images/{id}/variant", fmt.Sprintf("/api/images/%s/variant?width=%d&format=png", img.ID, w), alice, nil, nil)
@@ -497,4 +491,30 @@ func TestVariantsOfGeneratedImagesAreMarked(t *testing.T) {
 	}
 	resp, body = h.call(t, "GET", "/api/images/{id}/variant", "/api/images/"+gen.ID+"/variant?width=100&format=avif", alice, nil, nil)
 	wantError(t, resp, body, 415, imaged.EUnsupportedMedia)
+}
+
+// With IMAGED_PUBLIC_URL, preset and signed URLs point at the CDN like the
+// original's url; the CDN's misses reach /cdn with the same path.
+func TestVariantURLsOnTheCDN(t *testing.T) {
+	const cdn = "https://cdn.example.com/img"
+	h := newHarness(t, options{cdnBaseURL: cdn})
+	alice := mintToken(t, "alice")
+	img := h.upload(t, alice, "c.png", pngBytes(t, 300, 200, 8))
+	_, body := h.call(t, "GET", "/api/images/{id}", "/api/images/"+img.ID, alice, nil, nil)
+	v := dataAs[variantImage](t, body)
+	key := strings.TrimPrefix(v.URL, cdn+"/")
+	if v.URL == key || v.Variants["thumb"] != cdn+"/"+key+"/thumb" {
+		t.Fatalf("url %q, thumb %q: want both on %s", v.URL, v.Variants["thumb"], cdn)
+	}
+	_, body = h.call(t, "GET", "/api/images/{id}/variant", "/api/images/"+img.ID+"/variant?width=50", alice, nil, nil)
+	sv := dataAs[signedVariant](t, body)
+	if !strings.HasPrefix(sv.URL, cdn+"/"+key+"/") {
+		t.Fatalf("signed url %q is not on the CDN", sv.URL)
+	}
+	for _, u := range []string{v.Variants["thumb"], sv.URL} {
+		miss := "/cdn/" + strings.TrimPrefix(u, cdn+"/")
+		if resp, b := h.send(t, "GET", miss, "", nil, nil); resp.StatusCode != 200 {
+			t.Errorf("the CDN's miss %s: %d %s", miss, resp.StatusCode, b)
+		}
+	}
 }

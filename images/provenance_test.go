@@ -3,7 +3,6 @@ package images_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"image"
 	"image/jpeg"
 	"slices"
@@ -96,32 +95,7 @@ func TestUploadKeepsItsProvenance(t *testing.T) {
 // development certificate.
 func checkC2PAValid(t *testing.T, mediaType string, data []byte) {
 	t.Helper()
-	var r struct {
-		Found bool   `json:"found"`
-		Error string `json:"error"`
-		Store struct {
-			ValidationResults struct {
-				ActiveManifest struct {
-					Success, Failure []struct {
-						Code string `json:"code"`
-					}
-				} `json:"activeManifest"`
-			} `json:"validation_results"`
-		} `json:"store"`
-	}
-	if err := json.Unmarshal(testtool.C2PARead(t, mediaType, data, ""), &r); err != nil {
-		t.Fatal(err)
-	}
-	if !r.Found {
-		t.Fatalf("c2pa-rs found no manifest in the stored bytes: %s", r.Error)
-	}
-	var success, failure []string
-	for _, c := range r.Store.ValidationResults.ActiveManifest.Success {
-		success = append(success, c.Code)
-	}
-	for _, c := range r.Store.ValidationResults.ActiveManifest.Failure {
-		failure = append(failure, c.Code)
-	}
+	success, failure, _ := testtool.C2PAValidation(t, mediaType, data)
 	if !slices.Contains(success, "claimSignature.validated") || !slices.Contains(success, "assertion.dataHash.match") ||
 		!slices.Equal(failure, []string{"signingCredential.untrusted"}) {
 		t.Fatalf("c2pa-rs: success %v, failure %v", success, failure)

@@ -35,7 +35,11 @@ const (
 	DefaultMaxPixels        = 50_000_000 // about 7070x7070
 	MaxPageSize             = 100
 	DefaultPageSize         = 20
-	maxFilenameRunes        = 255
+	// DefaultCacheSize is the default Config.CacheSize: about 400 bytes
+	// an image (more with generation details), so some 26 MB per cache
+	// when full.
+	DefaultCacheSize = 65536
+	maxFilenameRunes = 255
 )
 
 // Config bounds what the service accepts.
@@ -49,6 +53,11 @@ type Config struct {
 	// private parts (GPS position, serial numbers, location and contact
 	// fields: container.Scrub) are removed before the image is recorded.
 	KeepMetadata bool
+	// CacheSize bounds each of the caches of image metadata kept over a
+	// store that reports its deletions (imaged.DeletionFeed): by id, for
+	// Get, and by blob key, for the byte URLs. DefaultCacheSize if 0;
+	// negative turns them off.
+	CacheSize int
 	// Marker, when it signs, lets uploads that carry a C2PA manifest lose
 	// their private metadata too: the cleaned file is signed again, the
 	// uploaded manifest its parent ingredient (see rewriteSigned). Without
@@ -68,7 +77,7 @@ type Service struct {
 	blobs  imaged.BlobStore
 	cfg    Config
 	log    *slog.Logger
-	byKey  *keyCache // nil unless the store reports its deletions
+	cache  *imageCaches // nil unless the store reports its deletions
 	fetch  *outbound.Client
 	// resigning bounds the uploads signed again at once: each holds its
 	// file in memory a few times over.
@@ -95,10 +104,12 @@ func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service 
 	if cfg.ImportTimeout <= 0 {
 		cfg.ImportTimeout = DefaultImportTimeout
 	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
 	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger, fetch: importClient(cfg), resigning: make(chan struct{}, 2)}
-	if feed, ok := images.(imaged.DeletionFeed); ok {
-		s.byKey = newKeyCache()
-		feed.OnImageDeleted(func(img *imaged.Image) { s.byKey.forget(img.BlobKey) })
+	if feed, ok := images.(imaged.DeletionFeed); ok && cfg.CacheSize > 0 {
+		s.cache = newImageCaches(feed, cfg.CacheSize)
 	}
 	return s
 }
@@ -308,9 +319,23 @@ func (s *Service) removeBlob(ctx context.Context, key string) {
 }
 
 // Get returns the caller's image, or NotFound for anything else.
-// (Stores answer a malformed id without a query.)
+// (Stores answer a malformed id without a query.) Over a store that reports
+// its deletions (imaged.DeletionFeed) the answer is cached, and forgotten as
+// soon as the image is deleted, on any replica; callers must not modify the
+// image.
 func (s *Service) Get(ctx context.Context, owner, id string) (*imaged.Image, error) {
-	return s.images.FindImage(ctx, owner, id)
+	if s.cache == nil || !imaged.ValidID(id) {
+		return s.images.FindImage(ctx, owner, id)
+	}
+	img, err := s.cache.lookup(s.cache.byID, id, func() (*imaged.Image, error) { return s.images.FindImage(ctx, owner, id) })
+	if err != nil {
+		return nil, err
+	}
+	if img.Owner != owner {
+		// Cached for its owner: to anyone else it does not exist.
+		return nil, imaged.NotFound()
+	}
+	return img, nil
 }
 
 // List returns one page of the caller's images, with defaults and bounds
@@ -393,19 +418,10 @@ func (s *Service) ByBlobKey(ctx context.Context, key string) (*imaged.Image, err
 	if !imaged.ValidBlobKey(key) {
 		return nil, imaged.NotFound()
 	}
-	if s.byKey == nil {
+	if s.cache == nil {
 		return s.images.FindImageByBlobKey(ctx, key)
 	}
-	img, epoch := s.byKey.get(key)
-	if img != nil {
-		return img, nil
-	}
-	img, err := s.images.FindImageByBlobKey(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	s.byKey.put(key, img, epoch)
-	return img, nil
+	return s.cache.lookup(s.cache.byKey, key, func() (*imaged.Image, error) { return s.images.FindImageByBlobKey(ctx, key) })
 }
 
 // OpenBlob opens the bytes behind a public URL key. Only keys of images that

@@ -65,14 +65,38 @@ func (db *DB) FindImageByBlobKey(ctx context.Context, key string) (*imaged.Image
 	return db.oneImage(ctx, `SELECT `+imageColumns+` FROM images WHERE blob_key = $1`, key)
 }
 
-// DeleteImage removes owner's image id and returns what was removed.
+// DeleteImage removes owner's image id and returns what was removed. The
+// same statement notifies every replica listening for deletions (see
+// deletions.go), which PostgreSQL does when it commits; the deletion is
+// reported to this DB's OnImageDeleted functions, and acknowledged by the
+// replicas that were listening (up to deletionAckWait), before DeleteImage
+// returns.
 func (db *DB) DeleteImage(ctx context.Context, owner, id string) (*imaged.Image, error) {
 	if !imaged.ValidID(id) {
 		return nil, imaged.NotFound()
 	}
-	ctx, cancel := db.bound(ctx)
+	d := db.deletions
+	qctx, cancel := db.bound(ctx)
 	defer cancel()
-	return db.oneImage(ctx, `DELETE FROM images WHERE id = $1 AND owner = $2 RETURNING `+imageColumns, id, owner)
+	var listeners int
+	if err := db.pool.QueryRow(qctx, `SELECT count(*) FROM pg_stat_activity WHERE starts_with(application_name, $1)`,
+		d.listenerPrefix()).Scan(&listeners); err != nil {
+		return nil, wrap(err)
+	}
+	acks := d.expect(id, listeners)
+	img, err := db.oneImage(qctx, `WITH d AS (
+			DELETE FROM images WHERE id = $1 AND owner = $2 RETURNING `+imageColumns+`
+		), n AS (
+			SELECT pg_notify($3, $4 || ' ' || id || ' ' || blob_key) FROM d
+		)
+		SELECT `+imageColumns+` FROM d, n`, id, owner, d.channel, d.origin)
+	if err != nil {
+		d.forget(id, acks)
+		return nil, err
+	}
+	d.report(img)
+	d.await(ctx, id, acks)
+	return img, nil
 }
 
 func (db *DB) oneImage(ctx context.Context, sql string, args ...any) (*imaged.Image, error) {

@@ -224,3 +224,21 @@ func (db *DB) ListJobs(ctx context.Context, f imaged.JobFilter) (*imaged.JobPage
 	}
 	return page, nil
 }
+
+// QueuedJobs returns how many jobs wait to run and when the oldest of them
+// was created (zero when none), for the job queue metrics.
+func (db *DB) QueuedJobs(ctx context.Context) (int, time.Time, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	var (
+		n      int
+		oldest *time.Time
+	)
+	if err := db.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM jobs WHERE status = 'queued'`).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, wrap(err)
+	}
+	if oldest == nil {
+		return n, time.Time{}, nil
+	}
+	return n, oldest.UTC(), nil
+}

@@ -55,6 +55,7 @@ type Config struct {
 type DB struct {
 	pool         *pgxpool.Pool
 	queryTimeout time.Duration
+	deletions    *deletions
 }
 
 var (
@@ -63,6 +64,7 @@ var (
 	_ imaged.QuotaStore       = (*DB)(nil)
 	_ imaged.JobStore         = (*DB)(nil)
 	_ imaged.Pinger           = (*DB)(nil)
+	_ imaged.DeletionFeed     = (*DB)(nil)
 )
 
 // Open connects to the database of cfg.URL and brings its schema up to date.
@@ -97,11 +99,23 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	var schema string
+	sctx, cancel := db.bound(ctx)
+	defer cancel()
+	if err := pool.QueryRow(sctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		pool.Close()
+		return nil, wrap(err)
+	}
+	db.deletions = newDeletions(schema)
 	return db, nil
 }
 
-// Close closes every connection; operations in flight fail.
-func (db *DB) Close() { db.pool.Close() }
+// Close stops listening for deletions and closes every connection;
+// operations in flight fail.
+func (db *DB) Close() {
+	db.deletions.stop()
+	db.pool.Close()
+}
 
 // Ping checks that the database answers; imaged.Unavailable if it does not.
 func (db *DB) Ping(ctx context.Context) error {

@@ -345,7 +345,9 @@ func (s *Store) Open(ctx context.Context, key string) (imaged.Blob, error) {
 		obj.Close()
 		return nil, s.fail(ctx, "open", key, err)
 	}
-	return &blob{obj: obj, size: info.Size}, nil
+	return &blob{obj: obj, size: info.Size, fail: func(op string, err error) error {
+		return s.fail(ctx, op, key, err)
+	}}, nil
 }
 
 // blob adapts minio.Object, which refuses to seek past the end, to the
@@ -356,6 +358,9 @@ type blob struct {
 	size int64
 	pos  int64
 	past bool // pos is at or past size; obj is not positioned
+	// fail classifies the errors of the ranged GETs made after Open: a
+	// server that went away between Open and a read is Unavailable too.
+	fail func(op string, err error) error
 }
 
 func (b *blob) Size() int64 { return b.size }
@@ -366,6 +371,9 @@ func (b *blob) Read(p []byte) (int, error) {
 	}
 	n, err := b.obj.Read(p)
 	b.pos += int64(n)
+	if err != nil && err != io.EOF {
+		err = b.fail("read", err)
+	}
 	return n, err
 }
 
@@ -389,7 +397,7 @@ func (b *blob) Seek(offset int64, whence int) (int64, error) {
 		return abs, nil
 	}
 	if _, err := b.obj.Seek(abs, io.SeekStart); err != nil {
-		return 0, err
+		return 0, b.fail("seek", err)
 	}
 	b.pos, b.past = abs, false
 	return abs, nil

@@ -116,6 +116,9 @@ func (db *DB) OnImageDeleted(fn func(*imaged.Image)) {
 	db.onDeleted = append(db.onDeleted, fn)
 }
 
+// DeletionsLive is always true: every deletion goes through this DB.
+func (db *DB) DeletionsLive() bool { return true }
+
 // ListImages returns one page of f.Owner's images. The count and the page are
 // read in one transaction, so they agree. Without a search the total is read
 // from image_counts, which triggers keep (migration 0002), at a constant cost;

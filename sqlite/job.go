@@ -229,3 +229,20 @@ func (db *DB) ListJobs(ctx context.Context, f imaged.JobFilter) (*imaged.JobPage
 	}
 	return page, nil
 }
+
+// QueuedJobs returns how many jobs wait to run and when the oldest of them
+// was created (zero when none), for the job queue metrics.
+func (db *DB) QueuedJobs(ctx context.Context) (int, time.Time, error) {
+	var (
+		n      int
+		oldest sql.NullInt64
+	)
+	err := db.read.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM jobs WHERE status = 'queued'`).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, wrap("queued jobs", err)
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, fromMicros(oldest.Int64), nil
+}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -150,6 +151,35 @@ func testJobs(t *testing.T, open func(t *testing.T) Stores) {
 		}
 		if j := claim(t, s, "w1", now, until); j != nil {
 			t.Errorf("ClaimJob with every job leased returned %s", j.ID)
+		}
+	})
+
+	t.Run("queued_jobs_counts_the_waiting_and_dates_the_oldest", func(t *testing.T) {
+		s := open(t).Jobs
+		q, ok := s.(interface {
+			QueuedJobs(ctx context.Context) (int, time.Time, error)
+		})
+		if !ok {
+			t.Skip("the store does not report its queue (QueuedJobs)")
+		}
+		queued := func() (int, time.Time) {
+			t.Helper()
+			n, oldest, err := q.QueuedJobs(t.Context())
+			if err != nil {
+				t.Fatalf("QueuedJobs: %v", err)
+			}
+			return n, oldest
+		}
+		if n, oldest := queued(); n != 0 || !oldest.IsZero() {
+			t.Fatalf("empty store: QueuedJobs = %d, %v; want 0 and the zero time", n, oldest)
+		}
+		create(t, s, newJob("alice", t0.Add(time.Second)), newJob("bob", t0), newJob("carol", t0.Add(2*time.Second)))
+		if n, oldest := queued(); n != 3 || !oldest.Equal(t0) {
+			t.Errorf("three queued: QueuedJobs = %d, %v; want 3, %v", n, oldest, t0)
+		}
+		claim(t, s, "w1", t0.Add(time.Hour), t0.Add(2*time.Hour)) // takes bob's, the oldest
+		if n, oldest := queued(); n != 2 || !oldest.Equal(t0.Add(time.Second)) {
+			t.Errorf("after a claim: QueuedJobs = %d, %v; want 2, %v", n, oldest, t0.Add(time.Second))
 		}
 	})
 

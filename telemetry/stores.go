@@ -82,6 +82,8 @@ type feedingImageStore struct {
 
 func (s *feedingImageStore) OnImageDeleted(fn func(*imaged.Image)) { s.feed.OnImageDeleted(fn) }
 
+func (s *feedingImageStore) DeletionsLive() bool { return s.feed.DeletionsLive() }
+
 type imageStore struct {
 	imaged.ImageStore
 	t *Telemetry

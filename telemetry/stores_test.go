@@ -25,6 +25,9 @@ func TestImageStoreKeepsDeletionFeed(t *testing.T) {
 	if !ok {
 		t.Fatal("the recorded SQLite store is no longer an imaged.DeletionFeed")
 	}
+	if !feed.DeletionsLive() {
+		t.Error("DeletionsLive through the wrapper = false over SQLite")
+	}
 	var deleted []string
 	feed.OnImageDeleted(func(img *imaged.Image) { deleted = append(deleted, img.ID) })
 	now := time.Now().UTC().Truncate(time.Millisecond)

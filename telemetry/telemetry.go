@@ -4,7 +4,8 @@
 //
 // A Telemetry records HTTP requests (by route pattern, method and status),
 // generations (by provider, model and outcome), provider retries, quota
-// refusals, the job queue, and the latency and failures of every metadata
+// refusals, the job queue, variant renders (RenderDone, WatchRenders),
+// and the latency and failures of every metadata
 // and blob store operation, through wrappers of the domain's store
 // interfaces (stores.go) that also open a span per operation when tracing
 // is on. The Go runtime, the process and the build are reported too.
@@ -39,6 +40,7 @@ type Telemetry struct {
 	quotaRefusals prometheus.Counter
 	storeOps      *prometheus.HistogramVec // store, operation
 	storeErrors   *prometheus.CounterVec   // store, operation
+	renders       *prometheus.HistogramVec // outcome
 
 	tracer trace.Tracer // nil when tracing is off
 }
@@ -84,10 +86,14 @@ func New() *Telemetry {
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imaged_store_operation_errors_total", Help: "Metadata and blob store operations that failed (not counting not-found answers).",
 		}, []string{"store", "operation"}),
+		renders: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "imaged_render_duration_seconds", Buckets: latencyBuckets,
+			Help: "Variant renders that had a worker, by outcome (ok or the error code), and their latency.",
+		}, []string{"outcome"}),
 	}
 	t.Registry.MustRegister(
 		t.requests, t.inFlight, t.bodyIn, t.bodyOut, t.generations, t.retries, t.quotaRefusals,
-		t.storeOps, t.storeErrors,
+		t.storeOps, t.storeErrors, t.renders,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),

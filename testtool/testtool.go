@@ -11,6 +11,7 @@ package testtool
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,4 +103,38 @@ func C2PARead(t testing.TB, mediaType string, data []byte, anchors string) []byt
 		t.Fatalf("node c2pa-read.mjs: %v: %s", err, stderr.String())
 	}
 	return out
+}
+
+// C2PAValidation is C2PARead's verdict on the active manifest: the success
+// and failure status codes c2pa-rs gave it. It fails t when no manifest was
+// found. raw is the whole report, for more checks.
+func C2PAValidation(t testing.TB, mediaType string, data []byte) (success, failure []string, raw []byte) {
+	t.Helper()
+	raw = C2PARead(t, mediaType, data, "")
+	var r struct {
+		Found bool   `json:"found"`
+		Error string `json:"error"`
+		Store struct {
+			ValidationResults struct {
+				ActiveManifest struct {
+					Success, Failure []struct {
+						Code string `json:"code"`
+					}
+				} `json:"activeManifest"`
+			} `json:"validation_results"`
+		} `json:"store"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("c2pa-read.mjs output: %v: %.500s", err, raw)
+	}
+	if !r.Found {
+		t.Fatalf("c2pa-rs found no manifest: %s", r.Error)
+	}
+	for _, c := range r.Store.ValidationResults.ActiveManifest.Success {
+		success = append(success, c.Code)
+	}
+	for _, c := range r.Store.ValidationResults.ActiveManifest.Failure {
+		failure = append(failure, c.Code)
+	}
+	return success, failure, raw
 }

@@ -68,9 +68,15 @@ func generateCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	return follow(ctx, e, c, job, *out, *asJSON)
+}
+
+// follow waits for a job, reporting its states on stderr, then writes its
+// images to dir and prints their file names (or the job as JSON).
+func follow(ctx context.Context, e *env, c *client.Client, job *client.Job, dir string, asJSON bool) error {
 	started := time.Now()
 	last := ""
-	job, err = c.Wait(ctx, job.ID, func(j *client.Job) {
+	job, err := c.Wait(ctx, job.ID, func(j *client.Job) {
 		if j.Status != last {
 			last = j.Status
 			fmt.Fprintf(e.stderr, "job %s: %s (%s)\n", j.ID, j.Status, time.Since(started).Round(100*time.Millisecond))
@@ -83,23 +89,87 @@ func generateCmd(ctx context.Context, e *env, args []string) error {
 		if job.Error != nil {
 			return &client.Error{ErrorCode: job.Error.ErrorCode, Message: job.Error.Message}
 		}
-		return errors.New("the generation failed")
+		return errors.New("the job failed")
 	}
 	var written []string
 	for _, img := range job.Images {
-		p := filepath.Join(*out, img.ID+extension(img.MediaType))
+		p := filepath.Join(dir, img.ID+extension(img.MediaType))
 		if err := download(ctx, c, img.URL, p); err != nil {
 			return err
 		}
 		written = append(written, p)
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.stdout, job)
 	}
 	for _, p := range written {
 		fmt.Fprintln(e.stdout, p)
 	}
 	return nil
+}
+
+// editCmd edits one of the caller's images as a prompt says, through a job
+// like generate.
+func editCmd(ctx context.Context, e *env, args []string) error {
+	fs := newCommandFlags("edit", e.stderr)
+	cf := addClientFlags(fs)
+	var req client.EditRequest
+	fs.StringVar(&req.AspectRatio, "aspect", "", "aspect ratio (default: the model's nearest to the image's)")
+	fs.IntVar(&req.N, "n", 1, "number of images, 1-4")
+	out := fs.String("o", ".", "directory to write the images to (created if missing)")
+	fs.StringVar(&req.Provider, "provider", "", "provider (default: the service's default; see imaged generate --models)")
+	fs.StringVar(&req.Model, "model", "", "model of the provider (default: its first)")
+	mask := fs.String("mask", "", "where the image may change (white: change, black: keep): an image id, or a file to upload first")
+	fs.Func("strength", "how far the result may move from the image, 0 to 1, where the model takes one", func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return errors.New("must be a number from 0 to 1")
+		}
+		req.Strength = &f
+		return nil
+	})
+	fs.Func("seed", "seed, where the model supports one (default: random)", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return errors.New("must be a whole number")
+		}
+		req.Seed = &n
+		return nil
+	})
+	asJSON := fs.Bool("json", false, "print the finished job as JSON instead of the file names")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) < 2 {
+		return usagef(`edit needs an image id and a prompt: imaged edit ID "make the sky stormy"`)
+	}
+	id := rest[0]
+	req.Prompt = strings.Join(rest[1:], " ")
+	ctx, cancel, c, err := cf.connect(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	if *mask != "" {
+		req.Mask = *mask
+		if f, err := os.Open(*mask); err == nil {
+			img, err := c.Upload(ctx, client.File{Name: filepath.Base(*mask), Body: f})
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("uploading the mask: %w", err)
+			}
+			req.Mask = img.ID
+		}
+	}
+	job, err := c.SubmitEdit(ctx, id, req, "")
+	if err != nil {
+		return err
+	}
+	return follow(ctx, e, c, job, *out, *asJSON)
 }
 
 func listModels(ctx context.Context, e *env, cf clientFlags) error {
@@ -385,6 +455,34 @@ func getCmd(ctx context.Context, e *env, args []string) error {
 		row("provenance", string(img.Provenance))
 	}
 	return tw.Flush()
+}
+
+func importCmd(ctx context.Context, e *env, args []string) error {
+	fs := newCommandFlags("import", e.stderr)
+	cf := addClientFlags(fs)
+	name := fs.String("name", "", "display name (default: the URL's last path segment)")
+	asJSON := fs.Bool("json", false, "print the image object as JSON")
+	urls, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(urls) != 1 {
+		return usagef("import needs one URL: imaged import https://example.com/a.png")
+	}
+	ctx, cancel, c, err := cf.connect(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	img, err := c.Import(ctx, urls[0], *name)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, img)
+	}
+	fmt.Fprintf(e.stdout, "%s\t%s\t%dx%d\t%s\n", img.ID, printable(img.OriginalFilename), img.Width, img.Height, humanBytes(img.FileSize))
+	return nil
 }
 
 func removeCmd(ctx context.Context, e *env, args []string) error {

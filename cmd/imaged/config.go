@@ -34,6 +34,7 @@ type config struct {
 	MaxFileSize     int64
 	MaxPixels       int64
 	KeepMetadata    bool
+	ImageCache      int
 	MaxFiles        int
 	DevToken        string
 	ShutdownTimeout time.Duration
@@ -47,6 +48,7 @@ type config struct {
 	Workers           int
 	JobLease          time.Duration
 	DefaultProvider   string
+	ModelsFile        string
 
 	OutboundAllow []netip.Prefix
 	ImportTimeout time.Duration
@@ -150,6 +152,7 @@ var settings = []setting{
 	{"max-file-size", "IMAGED_MAX_FILE_SIZE", "20971520", "largest accepted image in bytes", integer("max-file-size", 1, func(c *config) *int64 { return &c.MaxFileSize })},
 	{"max-pixels", "IMAGED_MAX_PIXELS", "50000000", "largest accepted image in pixels (width x height)", integer("max-pixels", 1, func(c *config) *int64 { return &c.MaxPixels })},
 	{"keep-upload-metadata", "IMAGED_KEEP_UPLOAD_METADATA", "false", "store uploads with their metadata as sent (by default GPS, serial numbers, location and contact fields are removed)", boolean("keep-upload-metadata", func(c *config) *bool { return &c.KeepMetadata })},
+	{"image-cache", "IMAGED_IMAGE_CACHE", "65536", "images whose metadata is kept in memory for GET /api/images/{id} (and as many for the byte URLs); 0 turns the cache off", smallInt("image-cache", 0, func(c *config) *int { return &c.ImageCache })},
 	{"max-files", "IMAGED_MAX_FILES", "10", "most files in one upload-multiple request", smallInt("max-files", 1, func(c *config) *int { return &c.MaxFiles })},
 	{"dev-token", "IMAGED_DEV_TOKEN", "auto", "print a ready-to-use token at start: auto (only with the generated secret), true or false", str(func(c *config) *string { return &c.DevToken })},
 	{"body-idle-timeout", "IMAGED_BODY_IDLE_TIMEOUT", "30s", "a request body that sends no byte for this long is cut off with 408", duration("body-idle-timeout", func(c *config) *time.Duration { return &c.BodyIdleTimeout })},
@@ -165,6 +168,7 @@ var settings = []setting{
 	{"workers", "IMAGED_WORKERS", "2", "asynchronous generation jobs this replica runs at once", smallInt("workers", 1, func(c *config) *int { return &c.Workers })},
 	{"job-lease", "IMAGED_JOB_LEASE", "30s", "how long a job of a replica that died waits before another replica runs it", duration("job-lease", func(c *config) *time.Duration { return &c.JobLease })},
 	{"default-provider", "IMAGED_DEFAULT_PROVIDER", "builtin", "provider used when a request names none", str(func(c *config) *string { return &c.DefaultProvider })},
+	{"models-file", "IMAGED_MODELS_FILE", "", "JSON file that restricts, narrows or adds the providers' models (see the README, \"The models file\")", str(func(c *config) *string { return &c.ModelsFile })},
 	{"cors-origins", "IMAGED_CORS_ORIGINS", "", "origins whose pages may call the API, comma-separated (https://app.example.com), or * for any; none by default", str(func(c *config) *string { return &c.CORSOrigins })},
 	{"oidc-issuer", "IMAGED_OIDC_ISSUER", "", "OpenID provider the gallery page signs in with (authorization code + PKCE); needs IMAGED_OIDC_CLIENT_ID and IMAGED_JWKS_URL", str(func(c *config) *string { return &c.OIDCIssuer })},
 	{"oidc-client-id", "IMAGED_OIDC_CLIENT_ID", "", "the page's client id at the OpenID provider (a public client; redirect URI: the service's base URL + /)", str(func(c *config) *string { return &c.OIDCClientID })},

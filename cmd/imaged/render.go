@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"time"
 
 	"github.com/imaged/imaged/render"
 )
@@ -15,8 +16,9 @@ import (
 // supervised `imaged render-worker` processes (the default: a crash in the
 // WebP/AVIF encoders' native or WASM code costs one render, not the
 // service), or renders in this process with IMAGED_RENDER_ISOLATION=none.
-// The caller closes it on shutdown.
-func newRenderer(cfg *config, log *slog.Logger) (*render.Pool, error) {
+// observe, when set, hears every render (for metrics). The caller closes it
+// on shutdown.
+func newRenderer(cfg *config, log *slog.Logger, observe func(time.Duration, error)) (*render.Pool, error) {
 	rc := render.Config{
 		Workers: cfg.RenderWorkers,
 		Queue:   cfg.RenderQueue,
@@ -26,7 +28,8 @@ func newRenderer(cfg *config, log *slog.Logger) (*render.Pool, error) {
 			MaxPixels:      cfg.MaxPixels,
 			MaxSourceBytes: max(cfg.MaxFileSize, render.DefaultMaxSourceBytes),
 		},
-		Logger: log,
+		Observe: observe,
+		Logger:  log,
 	}
 	switch cfg.RenderIsolation {
 	case "none":

@@ -97,8 +97,23 @@ func options(safetyMax int, extra ...imaged.ModelOption) []imaged.ModelOption {
 // from the API reference at docs.bfl.ai.
 func catalogue() []model {
 	m := func(id, desc string, sizes *upstream.SizeRule, input string, opts []imaged.ModelOption) model {
+		// The largest output: of the sizes chosen for the ratios, or what
+		// the API documents for a model that takes the ratio (Ultra: 4
+		// megapixels; Kontext: about 1).
+		most := int64(megapixel)
+		if id == "flux-pro-1.1-ultra" {
+			most = 4 * megapixel
+		}
+		if sizes != nil {
+			most = 0
+			for _, ar := range imaged.AspectRatios {
+				w, h, _ := upstream.ExactSize(ar, *sizes, megapixel)
+				most = max(most, int64(w)*int64(h))
+			}
+		}
 		return model{Model: imaged.Model{
-			ID: id, Description: desc,
+			MaxOutputPixels: most,
+			ID:              id, Description: desc,
 			AspectRatios: []string{"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"},
 			MaxImages:    4, MaxPromptLength: 10000, SupportsSeed: true,
 			SupportsEdit: input != "", Options: opts,

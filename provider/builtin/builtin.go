@@ -57,6 +57,7 @@ func (*Generator) Models() []imaged.Model {
 		SupportsEdit:           true,
 		SupportsMask:           true,
 		SupportsStrength:       true,
+		MaxOutputPixels:        longSide * longSide, // 1:1
 	}}
 }
 

@@ -151,6 +151,14 @@ func newModel(id string, gen, edit *template) model {
 		SupportsSeed:           gen.placeholders[phSeed],
 		SupportsNegativePrompt: gen.placeholders[phNegative],
 	}}
+	for _, t := range []*template{gen, edit} {
+		if t == nil {
+			continue
+		}
+		for _, s := range t.sizes {
+			m.MaxOutputPixels = max(m.MaxOutputPixels, int64(s[0])*int64(s[1]))
+		}
+	}
 	if edit != nil {
 		m.SupportsEdit = true
 		m.SupportsMask = edit.placeholders[phMask]

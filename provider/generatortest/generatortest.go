@@ -225,8 +225,12 @@ var sourcePNG, maskPNG = func() ([]byte, []byte) {
 
 // editRequest is an edit model m can serve, but for what a check changes.
 func editRequest(m imaged.Model) imaged.EditRequest {
+	req := validRequest(m)
+	if ar := imaged.NearestAspectRatio(64, 48, m.AspectRatios); ar != "" {
+		req.AspectRatio = ar // the service's default for an edit
+	}
 	return imaged.EditRequest{
-		GenerateRequest: validRequest(m),
+		GenerateRequest: req,
 		Image:           imaged.InputImage{Data: sourcePNG, MediaType: "image/png", Width: 64, Height: 48},
 	}
 }

@@ -120,14 +120,19 @@ func catalogue() []model {
 				SupportsEdit:    true,
 				SupportsMask:    true,
 				Options:         options(transparent, sizes == nil),
+				MaxOutputPixels: int64(freeSizes.MaxPixels), // gpt-image-2 at 4k
 			},
 			fixedSizes: sizes,
 		}
 	}
+	fixed := func(mm model) model {
+		mm.MaxOutputPixels = 1536 * 1024
+		return mm
+	}
 	return []model{
-		m("gpt-image-1.5", "OpenAI GPT Image 1.5", true, threeSizes),
-		m("gpt-image-1", "OpenAI GPT Image 1", true, threeSizes),
-		m("gpt-image-1-mini", "OpenAI GPT Image 1 mini: faster and cheaper", true, threeSizes),
+		fixed(m("gpt-image-1.5", "OpenAI GPT Image 1.5", true, threeSizes)),
+		fixed(m("gpt-image-1", "OpenAI GPT Image 1", true, threeSizes)),
+		fixed(m("gpt-image-1-mini", "OpenAI GPT Image 1 mini: faster and cheaper", true, threeSizes)),
 		m("gpt-image-2", "OpenAI GPT Image 2: free sizes up to 3840x2160, no transparent background", false, nil),
 	}
 }

@@ -183,9 +183,21 @@ func New(cfg Config) (*Generator, error) {
 			MaxPromptLength:        maxPromptLength,
 			SupportsSeed:           true,
 			SupportsNegativePrompt: true,
+			MaxOutputPixels:        maxPixels(g.baseSize),
 		})
 	}
 	return g, nil
+}
+
+// maxPixels is the largest width x height of the sizes base gives.
+func maxPixels(base int) int64 {
+	var most int64
+	for _, ar := range imaged.AspectRatios {
+		if w, h, err := size(ar, base); err == nil {
+			most = max(most, int64(w)*int64(h))
+		}
+	}
+	return most
 }
 
 // Name returns "sdwebui".

@@ -11,6 +11,9 @@
 // and the API have in common, passed through unchanged: 1:1, 16:9, 9:16, 3:2
 // and 2:3. There is no 4:3 nor 3:4.
 //
+// Edits of model core repaint the masked part of the source through
+// /v2beta/stable-image/edit/inpaint (see Edit).
+//
 // One request makes one image; N images are N sequential requests, with
 // seeds seed, seed+1, ... when a seed is given (0 asks the API for a random
 // seed each time). The adapter never retries: failures are *imaged.Error for
@@ -23,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -91,8 +95,10 @@ func catalogue() []model {
 			formModel: formModel,
 		}
 	}
+	core := m("core", "Stable Image Core; edits with a mask through the inpaint service", "/v2beta/stable-image/generate/core", "", true)
+	core.SupportsEdit, core.SupportsMask = true, true
 	return []model{
-		m("core", "Stable Image Core", "/v2beta/stable-image/generate/core", "", true),
+		core,
 		m("ultra", "Stable Image Ultra", "/v2beta/stable-image/generate/ultra", "", true),
 		m("sd3.5-large", "Stable Diffusion 3.5 Large", "/v2beta/stable-image/generate/sd3", "sd3.5-large", true),
 		// The turbo model runs without guidance: the API documents that a
@@ -211,18 +217,29 @@ func (g *Generator) generateOne(ctx context.Context, m model, req imaged.Generat
 		return imaged.GeneratedImage{}, err
 	}
 
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, g.baseURL+m.path, &body)
+	answer, err := g.post(ctx, m.path, form.FormDataContentType(), &body)
 	if err != nil {
 		return imaged.GeneratedImage{}, err
+	}
+	return g.image(answer, seed)
+}
+
+// post sends one multipart request and returns its answer.
+func (g *Generator) post(ctx context.Context, path, contentType string, body io.Reader) (*upstream.Response, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, g.baseURL+path, body)
+	if err != nil {
+		return nil, err
 	}
 	hreq.Header.Set("Authorization", "Bearer "+g.apiKey)
-	hreq.Header.Set("Content-Type", form.FormDataContentType())
+	hreq.Header.Set("Content-Type", contentType)
 	hreq.Header.Set("Accept", "image/*")
+	return g.upstream.Do(hreq)
+}
 
-	answer, err := g.upstream.Do(hreq)
-	if err != nil {
-		return imaged.GeneratedImage{}, err
-	}
+// image reads the image an answer holds: its bytes, the seed in its seed
+// header (else the one sent), a finish-reason of CONTENT_FILTERED as a
+// content-policy refusal.
+func (g *Generator) image(answer *upstream.Response, seed *int64) (imaged.GeneratedImage, error) {
 	switch reason := answer.Header.Get("finish-reason"); reason {
 	case "", "SUCCESS":
 	case "CONTENT_FILTERED":

@@ -50,8 +50,9 @@ type fakeStability struct {
 	srv    *httptest.Server
 	answer func(w http.ResponseWriter, r *http.Request, s sent)
 
-	mu   sync.Mutex
-	sent []sent
+	mu    sync.Mutex
+	sent  []sent
+	files []map[string][]byte // the files of each edit, in order
 }
 
 // Documented enums of the generate endpoints.
@@ -66,6 +67,7 @@ func newFake(t *testing.T) *fakeStability {
 	f := &fakeStability{t: t}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2beta/stable-image/generate/{service}", f.generate)
+	mux.HandleFunc("POST /v2beta/stable-image/edit/{service}", f.edit)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("unexpected request %s %s", r.Method, r.URL.Path)
 		writeError(w, http.StatusNotFound, "not_found", "resource not found")
