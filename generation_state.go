@@ -76,13 +76,19 @@ type Job struct {
 	Attempts     int
 	LeaseOwner   string    // the worker running it
 	LeaseUntil   time.Time // a running job whose lease passed is claimable again
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Webhook, when set, is told of the job (see WebhookDelivery): the job
+	// store queues a delivery when the job first runs and when it ends.
+	Webhook   *JobWebhook
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // JobStore persists generation jobs. Workers on any replica claim them; a
 // job is run by one worker at a time, and a worker that dies loses its lease.
+// Each change of a job records its JobEvent in the same transaction, and
+// queues its webhook's delivery when the job subscribed to it.
 type JobStore interface {
+	JobEventStore
 	CreateJob(ctx context.Context, job *Job) error
 	// FindJob answers EJobNotFound for unknown, malformed or other owners' ids.
 	FindJob(ctx context.Context, owner, id string) (*Job, error)

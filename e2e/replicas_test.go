@@ -171,17 +171,22 @@ func newFakeWebUI(t *testing.T) *fakeWebUI {
 			}
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
-			"images":     []string{base64.StdEncoding.EncodeToString(txt2imgPNG)},
-			"parameters": map[string]any{},
-			"info":       `{"seed": 1, "all_seeds": [1]}`,
-		})
+		answerTxt2img(w)
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) }) // runs first: Close waits for held requests
 	f.URL = srv.URL
 	return f
+}
+
+// answerTxt2img answers a txt2img call as the web UI does, with txt2imgPNG.
+func answerTxt2img(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"images":     []string{base64.StdEncoding.EncodeToString(txt2imgPNG)},
+		"parameters": map[string]any{},
+		"info":       `{"seed": 1, "all_seeds": [1]}`,
+	})
 }
 
 // prompts returns the prompts replica has sent so far.

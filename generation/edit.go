@@ -60,6 +60,9 @@ func (s *Service) Edit(ctx context.Context, owner string, e EditRequest) ([]*ima
 	if err != nil {
 		return nil, err
 	}
+	if err := syncWithoutWebhook(e.Request); err != nil {
+		return nil, err
+	}
 	now := s.cfg.Now()
 	reservation, err := s.quota.ReserveQuota(ctx, owner, res.req.N, s.cfg.Quota, now, now.Add(s.cfg.Timeout+time.Minute))
 	if err != nil {

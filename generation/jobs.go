@@ -35,9 +35,13 @@ func (s *Service) Submit(ctx context.Context, owner string, r Request) (*JobView
 	return s.enqueue(ctx, owner, res, nil)
 }
 
-// enqueue reserves the quota of a resolved request and queues it; edit is
-// nil for a generation.
+// enqueue checks the webhook of a resolved request, reserves its quota and
+// queues it; edit is nil for a generation.
 func (s *Service) enqueue(ctx context.Context, owner string, res *resolved, edit *editPayload) (*JobView, error) {
+	hook, err := s.CheckWebhook(ctx, res.original.Webhook)
+	if err != nil {
+		return nil, err
+	}
 	now := s.cfg.Now()
 	// The reservation's lease covers a queue wait and a run.
 	reservation, err := s.quota.ReserveQuota(ctx, owner, res.req.N, s.cfg.Quota, now, now.Add(2*s.cfg.Timeout+time.Minute))
@@ -52,6 +56,7 @@ func (s *Service) enqueue(ctx context.Context, owner string, res *resolved, edit
 		Status:    imaged.JobQueued,
 		Provider:  res.provider.Name(),
 		Request:   payload,
+		Webhook:   hook,
 		CreatedAt: ts,
 		UpdatedAt: ts,
 	}
@@ -59,6 +64,7 @@ func (s *Service) enqueue(ctx context.Context, owner string, res *resolved, edit
 		s.finishQuota(ctx, reservation, 0)
 		return nil, err
 	}
+	s.changed(job.ID)
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -212,6 +218,7 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 	if err != nil || job == nil {
 		return false, err
 	}
+	s.changed(job.ID)
 	log := s.log.With("job", job.ID, "attempt", job.Attempts)
 	var p jobPayload
 	if err := json.Unmarshal(job.Request, &p); err != nil {
@@ -252,10 +259,7 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 	}()
 
 	// A context of its own: the lease goroutine above reads rctx.
-	runCtx := rctx
-	if s.cfg.JobProgress != nil {
-		runCtx = imaged.WithProgress(rctx, s.progressOf(rctx, job.ID))
-	}
+	runCtx := imaged.WithProgress(rctx, s.progressOf(rctx, job.ID))
 	var imgs []*imaged.Image
 	var res *resolved
 	if p.Edit != nil {
@@ -298,24 +302,71 @@ func (s *Service) RunOne(ctx context.Context) (ran bool, err error) {
 	return true, nil
 }
 
-// progressOf passes a job's progress to Config.JobProgress, each percentage
-// once and never backwards (a retried call starts again from 0).
+// progressOf passes a job's progress, each percentage once and never
+// backwards (a retried call starts again from 0), to Config.JobProgress and
+// to the job's events. The events are recorded by a goroutine of their own
+// until ctx ends, so that the provider's loop never waits on the database;
+// percentages that arrive while one is being recorded fold into the next.
 func (s *Service) progressOf(ctx context.Context, jobID string) imaged.ProgressFunc {
 	var mu sync.Mutex
-	last := -1
+	last, pending := -1, -1
+	kick := make(chan struct{}, 1)
+	go func() {
+		recorded := -1
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick:
+			}
+			mu.Lock()
+			p := pending
+			mu.Unlock()
+			if p <= recorded {
+				continue
+			}
+			err := s.jobs.ReportJobProgress(ctx, jobID, s.cfg.WorkerID, p, s.cfg.Now().UTC().Truncate(time.Microsecond))
+			switch {
+			case err == nil:
+				recorded = p
+				s.changed(jobID)
+			case ctx.Err() == nil:
+				s.log.DebugContext(ctx, "job progress not recorded", "job", jobID, "err", err)
+			}
+		}
+	}()
 	return func(percent int) {
 		mu.Lock()
 		defer mu.Unlock()
 		if percent <= last {
 			return
 		}
-		last = percent
-		s.cfg.JobProgress(ctx, jobID, percent)
+		last, pending = percent, percent
+		if s.cfg.JobProgress != nil {
+			s.cfg.JobProgress(ctx, jobID, percent)
+		}
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// changed tells this process's event streams, and Config.JobChanged, that
+// job id has a new event.
+func (s *Service) changed(id string) {
+	s.watch.notify(id)
+	if s.cfg.JobChanged != nil {
+		s.cfg.JobChanged(id)
 	}
 }
 
 // finishJob records the outcome of job, which this worker holds, as of now.
 func (s *Service) finishJob(ctx context.Context, job *imaged.Job) error {
 	job.UpdatedAt = s.cfg.Now().UTC().Truncate(time.Microsecond)
-	return s.jobs.FinishJob(ctx, job, s.cfg.WorkerID)
+	err := s.jobs.FinishJob(ctx, job, s.cfg.WorkerID)
+	if err == nil {
+		s.changed(job.ID)
+	}
+	return err
 }

@@ -1,7 +1,11 @@
 package generation
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -26,6 +30,102 @@ type Request struct {
 	NegativePrompt string `json:"negativePrompt,omitempty"`
 	// Options are the model's own settings (see imaged.Model.Options).
 	Options map[string]string `json:"options,omitempty"`
+	// Webhook, on an asynchronous request, is told when the job starts
+	// and ends (see CheckWebhook).
+	Webhook *Webhook `json:"webhook,omitempty"`
+}
+
+// Webhook is the webhook field of a request that creates a job (a
+// generation, an edit): where to POST the job's events, and which.
+type Webhook struct {
+	URL string `json:"url"`
+	// Events are "started" and "completed"; both when empty.
+	Events []string `json:"events,omitempty"`
+}
+
+// maxWebhookURL bounds a webhook URL.
+const maxWebhookURL = 2048
+
+// ParseWebhook reads a webhook field sent as JSON text (a form field of a
+// multipart request), strictly like the JSON body's; "" is no webhook.
+func ParseWebhook(text string) (*Webhook, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.DisallowUnknownFields()
+	var w Webhook
+	if err := dec.Decode(&w); err != nil || dec.More() {
+		return nil, imaged.Errorf(imaged.EValidation, "webhook must be a JSON object {\"url\": ..., \"events\": [...]}")
+	}
+	return &w, nil
+}
+
+// CheckWebhook validates a request's webhook and turns it into the job's:
+// an absolute http or https URL of at most 2048 bytes, without credentials,
+// that the outbound rules allow now (Config.CheckWebhookURL; they are
+// applied again at every delivery), and events among "started" and
+// "completed", each once. Every refusal is VALIDATION_ERROR naming the
+// field. Any request that creates a job calls it, so that webhooks mean the
+// same on all of them.
+func (s *Service) CheckWebhook(ctx context.Context, w *Webhook) (*imaged.JobWebhook, error) {
+	if w == nil {
+		return nil, nil
+	}
+	bad := func(format string, args ...any) error {
+		return imaged.Errorf(imaged.EValidation, format, args...)
+	}
+	if w.URL == "" {
+		return nil, bad("webhook.url is required")
+	}
+	if len(w.URL) > maxWebhookURL {
+		return nil, bad("webhook.url is longer than %d bytes", maxWebhookURL)
+	}
+	u, err := url.Parse(w.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		return nil, bad("webhook.url must be an absolute http or https URL")
+	}
+	if u.User != nil {
+		return nil, bad("webhook.url must not carry credentials; verify deliveries by their signature")
+	}
+	if u.Fragment != "" {
+		return nil, bad("webhook.url must not have a fragment")
+	}
+	out := &imaged.JobWebhook{URL: w.URL}
+	events := w.Events
+	if len(events) == 0 {
+		events = []string{imaged.WebhookStarted, imaged.WebhookCompleted}
+	}
+	for _, e := range events {
+		if e != imaged.WebhookStarted && e != imaged.WebhookCompleted {
+			return nil, bad("webhook.events may hold \"started\" and \"completed\", not %q", upTo(e, 40))
+		}
+		if slices.Contains(out.Events, e) {
+			return nil, bad("webhook.events holds %q twice", e)
+		}
+		out.Events = append(out.Events, e)
+	}
+	if s.cfg.CheckWebhookURL == nil {
+		return nil, bad("webhooks are not enabled on this service")
+	}
+	if err := s.cfg.CheckWebhookURL(ctx, w.URL); err != nil {
+		if imaged.ErrCode(err) == imaged.EUnavailable {
+			return nil, err
+		}
+		return nil, &imaged.Error{Code: imaged.EValidation, Message: "webhook.url is refused: " + imaged.ErrMessage(err), Err: err}
+	}
+	return out, nil
+}
+
+// upTo bounds s for quoting in a message.
+func upTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // Count returns a pointer to n, for Request.N.

@@ -36,6 +36,20 @@ type Config struct {
 	// provider reports it (imaged.ReportProgress): each percentage once, in
 	// increasing order. It must return quickly.
 	JobProgress func(ctx context.Context, jobID string, percent int)
+	// CheckWebhookURL, when set, enables the webhook field of requests:
+	// it refuses a URL the outbound rules would refuse (an *imaged.Error
+	// saying why). See CheckWebhook.
+	CheckWebhookURL func(ctx context.Context, url string) error
+	// JobChanged, when set, hears the id of every job this process
+	// changed, once the change (and its webhook delivery) is recorded: a
+	// webhook sender wakes up on it instead of waiting for its next poll.
+	JobChanged func(jobID string)
+	// EventPoll is how often event streams look in the database for the
+	// events of jobs that other replicas run; 500ms.
+	EventPoll time.Duration
+	// MaxStream bounds one event stream; the client resumes with
+	// Last-Event-ID. 1 hour.
+	MaxStream time.Duration
 	// Observer, when set, hears of every generation and provider retry
 	// (for metrics: package telemetry implements it).
 	Observer Observer
@@ -79,6 +93,7 @@ type Service struct {
 	cfg             Config
 	log             *slog.Logger
 	wake            chan struct{}
+	watch           *watchers
 }
 
 // New returns a Service. The default provider must be among cfg.Providers.
@@ -113,6 +128,12 @@ func New(imgs *images.Service, quota imaged.QuotaStore, jobs imaged.JobStore, cf
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.EventPoll <= 0 {
+		cfg.EventPoll = 500 * time.Millisecond
+	}
+	if cfg.MaxStream <= 0 {
+		cfg.MaxStream = time.Hour
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -126,6 +147,7 @@ func New(imgs *images.Service, quota imaged.QuotaStore, jobs imaged.JobStore, cf
 		log:             cfg.Logger,
 		wake:            make(chan struct{}, 1),
 	}
+	s.watch = newWatchers(s)
 	for _, p := range cfg.Providers {
 		if _, dup := s.providers[p.Name()]; dup {
 			return nil, errors.New("provider " + p.Name() + " configured twice")
@@ -184,6 +206,9 @@ func (s *Service) Generate(ctx context.Context, owner string, r Request) ([]*ima
 	if err != nil {
 		return nil, err
 	}
+	if err := syncWithoutWebhook(r); err != nil {
+		return nil, err
+	}
 	now := s.cfg.Now()
 	reservation, err := s.quota.ReserveQuota(ctx, owner, res.req.N, s.cfg.Quota, now, now.Add(s.cfg.Timeout+time.Minute))
 	if err != nil {
@@ -192,6 +217,14 @@ func (s *Service) Generate(ctx context.Context, owner string, r Request) ([]*ima
 	imgs, err := s.run(ctx, owner, res)
 	s.finishQuota(ctx, reservation, len(imgs))
 	return imgs, err
+}
+
+// syncWithoutWebhook refuses a webhook on a request answered at once.
+func syncWithoutWebhook(r Request) error {
+	if r.Webhook != nil {
+		return imaged.Errorf(imaged.EValidation, "webhook needs an asynchronous request (Prefer: respond-async): a synchronous one answers with the images")
+	}
+	return nil
 }
 
 func (s *Service) finishQuota(ctx context.Context, reservation string, n int) {

@@ -36,6 +36,12 @@ type jobJSON struct {
 	UpdatedAt string          `json:"updatedAt"`
 	Images    []generatedJSON `json:"images"`
 	Error     *jobErrorJSON   `json:"error,omitempty"`
+	Webhook   *webhookJSON    `json:"webhook,omitempty"`
+}
+
+type webhookJSON struct {
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
 }
 
 type jobErrorJSON struct {
@@ -66,6 +72,9 @@ func (s *Server) jobJSON(r *http.Request, v *generation.JobView) jobJSON {
 	}
 	if v.Status == imaged.JobFailed {
 		j.Error = &jobErrorJSON{ErrorCode: string(v.ErrorCode), Message: v.ErrorMessage}
+	}
+	if h := v.Webhook; h != nil {
+		j.Webhook = &webhookJSON{URL: h.URL, Events: h.Events}
 	}
 	return j
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/jwtauth"
+	"github.com/imaged/imaged/outbound"
 	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/provider/builtin"
 	"github.com/imaged/imaged/render"
@@ -36,6 +37,7 @@ import (
 	"github.com/imaged/imaged/telemetry"
 	"github.com/imaged/imaged/urlsign"
 	"github.com/imaged/imaged/variants"
+	"github.com/imaged/imaged/webhooks"
 )
 
 // testSecret signs the HS256 tokens of the tests.
@@ -94,6 +96,10 @@ type options struct {
 	cdnBaseURL  string
 	renderQueue int
 	importAllow []netip.Prefix
+	// webhooks enables the webhook field, its routes and a sender
+	// (h.hooks) whose outbound client may reach loopback receivers.
+	webhooks bool
+	schedule []time.Duration // the sender's retry schedule
 }
 
 // harness is the whole service over real stores: SQLite in a temporary
@@ -110,6 +116,7 @@ type harness struct {
 	imgClock *clock
 	genClock *clock
 	logs     *logBuffer
+	hooks    *webhooks.Service
 	variants *variants.Service
 	signer   *urlsign.Signer
 	renderer *render.Pool
@@ -144,15 +151,34 @@ func newHarness(t *testing.T, o options) *harness {
 		t.Fatal(err)
 	}
 	marker := provenance.New(provenance.Config{Version: "test", Credentials: creds})
+	var checkURL func(context.Context, string) error
+	if o.webhooks {
+		allow, _ := outbound.ParseAllow("127.0.0.0/8")
+		h.hooks, err = webhooks.New(webhooks.Config{
+			Store:  db,
+			Client: outbound.New(outbound.Config{Allow: allow, Timeout: 5 * time.Second}),
+			Payload: func(ctx context.Context, d *imaged.WebhookDelivery) ([]byte, error) {
+				return h.srv.WebhookPayload(ctx, d, h.ts.URL)
+			},
+			Schedule: o.schedule,
+			Logger:   log, // the wall clock: receivers check webhook-timestamp against theirs
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkURL = h.hooks.CheckURL
+	}
 	h.gen, err = generation.New(h.images, db, db, generation.Config{
-		Providers:   append([]imaged.Generator{builtin.New()}, o.providers...),
-		Quota:       o.quota,
-		Timeout:     o.genTimeout,
-		MaxAttempts: o.maxAttempts,
-		Backoff:     time.Millisecond,
-		Now:         h.genClock.Now,
-		Logger:      log,
-		Marker:      marker,
+		CheckWebhookURL: checkURL,
+		EventPoll:       20 * time.Millisecond,
+		Providers:       append([]imaged.Generator{builtin.New()}, o.providers...),
+		Quota:           o.quota,
+		Timeout:         o.genTimeout,
+		MaxAttempts:     o.maxAttempts,
+		Backoff:         time.Millisecond,
+		Now:             h.genClock.Now,
+		Logger:          log,
+		Marker:          marker,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +209,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Generation:  h.gen,
 		Idempotency: db,
 		CORS:        o.cors,
+		Webhooks:    h.hooks,
 		Variants:    h.variants,
 		CDNBaseURL:  o.cdnBaseURL,
 	})

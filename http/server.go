@@ -16,6 +16,7 @@ import (
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/telemetry"
 	"github.com/imaged/imaged/variants"
+	"github.com/imaged/imaged/webhooks"
 )
 
 // Check is one dependency that /readyz asks.
@@ -55,6 +56,8 @@ type Config struct {
 	Idempotency imaged.IdempotencyStore
 	// CORS lets pages of other origins call the API (nil: none may).
 	CORS *CORS
+	// Webhooks enables the webhook secret routes and a job's deliveries.
+	Webhooks *webhooks.Service
 	// Variants, when set, adds the variants of every image: the variants
 	// field, /api/variants, /api/images/{id}/variant and the /cdn routes.
 	Variants *variants.Service
@@ -74,9 +77,13 @@ type Server struct {
 	ready      []Check
 	gen        *generation.Service
 	idem       imaged.IdempotencyStore
-	variants   *variants.Service
-	mux        *http.ServeMux
-	handler    http.Handler
+	hooks      *webhooks.Service
+	// streams ends with CloseStreams: event streams outlive no shutdown.
+	streams      context.Context
+	closeStreams context.CancelFunc
+	variants     *variants.Service
+	mux          *http.ServeMux
+	handler      http.Handler
 }
 
 // New returns a Server with every route registered.
@@ -94,12 +101,14 @@ func New(cfg Config) *Server {
 		ready:      cfg.Ready,
 		gen:        cfg.Generation,
 		idem:       cfg.Idempotency,
+		hooks:      cfg.Webhooks,
 		variants:   cfg.Variants,
 		mux:        http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	if s.maxFiles <= 0 {
 		s.maxFiles = 10
 	}
@@ -125,6 +134,11 @@ func (s *Server) Handle(pattern string, h http.HandlerFunc, auth bool) {
 	}
 	s.mux.HandleFunc(pattern, h)
 }
+
+// CloseStreams ends the event streams being served (their clients resume
+// elsewhere with Last-Event-ID), so that a graceful shutdown need not wait
+// for jobs to end: pass it to http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() { s.closeStreams() }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
@@ -165,7 +179,13 @@ func (s *Server) routes() {
 		s.Handle("POST /api/images/generate-with-idempotency", s.idempotent(true, s.handleGenerate), true)
 		s.Handle("GET /api/images/generations", s.handleListJobs, true)
 		s.Handle("GET /api/images/generations/{jobId}", s.handleGetJob, true)
+		s.Handle("GET /api/images/generations/{jobId}/events", s.handleJobEvents, true)
 		s.Handle("POST /api/images/{id}/edit", s.idempotentUpTo(false, s.editBodyLimit(), s.handleEdit), true)
+	}
+	if s.gen != nil && s.hooks != nil {
+		s.Handle("GET /api/webhooks/secret", s.handleWebhookSecret, true)
+		s.Handle("POST /api/webhooks/secret/rotate", s.handleRotateWebhookSecret, true)
+		s.Handle("GET /api/images/generations/{jobId}/webhooks", s.handleJobDeliveries, true)
 	}
 
 	s.mux.HandleFunc("/", s.handleUnmatched)

@@ -174,6 +174,25 @@ func pngStart(t *testing.T, n uint32) []byte {
 	return append(b, byte(n>>24), byte(n>>16), byte(n>>8), byte(n), 'p', 'r', 'V', 't')
 }
 
+// TestImportOfOddSpellings: numeric spellings of loopback that some
+// resolvers read as addresses (octal, a single decimal number, hex) either
+// do not resolve or resolve to what is refused; none reaches the origin.
+func TestImportOfOddSpellings(t *testing.T) {
+	o := newOrigin(t, map[string]http.HandlerFunc{})
+	for _, host := range []string{"0177.0.0.1", "2130706433", "0x7f000001", "127.1", "localhost.", "[0:0:0:0:0:ffff:7f00:1]"} {
+		t.Run(host, func(t *testing.T) {
+			f := newFixture(t, images.Config{})
+			_, err := f.svc.Import(context.Background(), "alice", "http://"+host+":"+o.port+"/secret", "")
+			if c := imaged.ErrCode(err); c != imaged.EImportRefused && c != imaged.EImportFailed {
+				t.Fatalf("err = %v", err)
+			}
+			if o.hit("/secret") != 0 {
+				t.Fatal("the origin was reached")
+			}
+		})
+	}
+}
+
 func TestImportIsBounded(t *testing.T) {
 	ctx := context.Background()
 	start := pngStart(t, 200<<20)

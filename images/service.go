@@ -107,7 +107,7 @@ func New(images imaged.ImageStore, blobs imaged.BlobStore, cfg Config) *Service 
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
-	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger, fetch: importClient(cfg), resigning: make(chan struct{}, 2)}
+	s := &Service{images: images, blobs: blobs, cfg: cfg, log: cfg.Logger, fetch: importClient(cfg), resigning: make(chan struct{}, 1)}
 	if feed, ok := images.(imaged.DeletionFeed); ok && cfg.CacheSize > 0 {
 		s.cache = newImageCaches(feed, cfg.CacheSize)
 	}

@@ -97,7 +97,7 @@ func TestConformance(t *testing.T) {
 	databaseURL(t)
 	storetest.Test(t, func(t *testing.T) storetest.Stores {
 		db := open(t, Config{URL: freshSchema(t)})
-		return storetest.Stores{Images: db, Idempotency: db, Quota: db, Jobs: db}
+		return storetest.Stores{Images: db, Idempotency: db, Quota: db, Jobs: db, Webhooks: db}
 	})
 }
 

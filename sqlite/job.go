@@ -14,7 +14,7 @@ import (
 )
 
 const jobColumns = `id, owner, status, provider, request, image_ids, error_code, error_message,
-	attempts, lease_owner, lease_until, created_at, updated_at`
+	attempts, lease_owner, lease_until, created_at, updated_at, webhook_url, webhook_events`
 
 func jobNotFound() *imaged.Error {
 	return imaged.Errorf(imaged.EJobNotFound, "Generation job not found")
@@ -37,12 +37,17 @@ func (db *DB) CreateJob(ctx context.Context, job *imaged.Job) error {
 	if request == nil {
 		request = []byte{}
 	}
-	_, err = db.write.ExecContext(ctx, `INSERT INTO jobs (id, owner, status, provider, request, image_ids,
-		error_code, error_message, attempts, lease_owner, lease_until, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		job.ID, job.Owner, string(job.Status), job.Provider, request, ids,
-		string(job.ErrorCode), job.ErrorMessage, job.Attempts, job.LeaseOwner, nullMicros(job.LeaseUntil),
-		micros(job.CreatedAt), micros(job.UpdatedAt))
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			job.ID, job.Owner, string(job.Status), job.Provider, request, ids,
+			string(job.ErrorCode), job.ErrorMessage, job.Attempts, job.LeaseOwner, nullMicros(job.LeaseUntil),
+			micros(job.CreatedAt), micros(job.UpdatedAt), job.Webhook.URLOrEmpty(), job.Webhook.StoredEvents())
+		if err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, job, nil, job.CreatedAt)
+	})
 	if isUniqueViolation(err) {
 		return &imaged.Error{Code: imaged.EConflict, Message: "Generation job already exists", Err: err}
 	}
@@ -87,7 +92,10 @@ func (db *DB) ClaimJob(ctx context.Context, worker string, now, leaseUntil time.
 		job, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET status = 'running', lease_owner = ?,
 			lease_until = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING `+jobColumns,
 			worker, micros(leaseUntil), micros(now), id))
-		return err
+		if err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, job, nil, now)
 	})
 	if err != nil {
 		return nil, wrap("claim job", err)
@@ -114,14 +122,125 @@ func (db *DB) FinishJob(ctx context.Context, job *imaged.Job, worker string) err
 	if updated.IsZero() {
 		updated = time.Now()
 	}
-	// A job handed back to the queue keeps no lease.
-	res, err := db.write.ExecContext(ctx, `UPDATE jobs SET status = ?1, image_ids = ?2, error_code = ?3,
-		error_message = ?4, updated_at = ?5,
-		lease_owner = CASE WHEN ?1 = 'queued' THEN '' ELSE lease_owner END,
-		lease_until = CASE WHEN ?1 = 'queued' THEN NULL ELSE lease_until END
-		WHERE id = ?6 AND lease_owner = ?7 AND status = 'running'`,
-		string(job.Status), ids, string(job.ErrorCode), job.ErrorMessage, micros(updated), job.ID, worker)
-	return wrap("finish job", held(res, err))
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		// A job handed back to the queue keeps no lease.
+		stored, err := scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET status = ?1, image_ids = ?2, error_code = ?3,
+			error_message = ?4, updated_at = ?5,
+			lease_owner = CASE WHEN ?1 = 'queued' THEN '' ELSE lease_owner END,
+			lease_until = CASE WHEN ?1 = 'queued' THEN NULL ELSE lease_until END
+			WHERE id = ?6 AND lease_owner = ?7 AND status = 'running' RETURNING `+jobColumns,
+			string(job.Status), ids, string(job.ErrorCode), job.ErrorMessage, micros(updated), job.ID, worker))
+		if imaged.ErrCode(err) == imaged.EJobNotFound {
+			return leaseLost()
+		} else if err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, stored, nil, updated)
+	})
+	return wrap("finish job", err)
+}
+
+// ReportJobProgress records a running event with percent for a job worker
+// holds.
+func (db *DB) ReportJobProgress(ctx context.Context, id, worker string, percent int, now time.Time) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		job, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs
+			WHERE id = ? AND lease_owner = ? AND status = 'running'`, id, worker))
+		if imaged.ErrCode(err) == imaged.EJobNotFound {
+			return leaseLost()
+		} else if err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, job, &percent, now)
+	})
+	return wrap("report job progress", err)
+}
+
+// recordEvent appends the event of job's new state (as stored) and, when its
+// webhook subscribed to it, queues the delivery: a job's first run is
+// "started", its end "completed"; a delivery already queued for the job and
+// event (a rerun) is left as it is.
+func recordEvent(ctx context.Context, tx *sql.Tx, job *imaged.Job, percent *int, now time.Time) error {
+	ev := imaged.NewJobEvent(job, percent, now)
+	ids, err := imageIDs(ev.ImageIDs)
+	if err != nil {
+		return err
+	}
+	var pct sql.NullInt64
+	if percent != nil {
+		pct = sql.NullInt64{Int64: int64(*percent), Valid: true}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO job_events (job_id, seq, type, attempt, percent, image_ids,
+			error_code, error_message, created_at)
+		SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM job_events WHERE job_id = ?1`,
+		job.ID, string(ev.Type), ev.Attempt, pct, ids, string(ev.ErrorCode), ev.ErrorMessage, micros(now)); err != nil {
+		return err
+	}
+	if event := ev.WebhookEvent(); event != "" && job.Webhook.Has(event) {
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, owner, job_id, event, url, status,
+				next_attempt_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING`,
+			imaged.WebhookDeliveryID(job.ID, event), job.Owner, job.ID, event, job.Webhook.URL,
+			micros(now), micros(now), micros(now))
+		return err
+	}
+	return nil
+}
+
+// JobEvents returns up to limit events of job id after seq after.
+func (db *DB) JobEvents(ctx context.Context, id string, after int64, limit int) ([]*imaged.JobEvent, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT job_id, seq, type, attempt, percent, image_ids, error_code,
+			error_message, created_at
+		FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, id, after, max(limit, 1))
+	if err != nil {
+		return nil, wrap("job events", err)
+	}
+	defer rows.Close()
+	out := []*imaged.JobEvent{}
+	for rows.Next() {
+		var (
+			ev        imaged.JobEvent
+			typ, code string
+			pct       sql.NullInt64
+			ids       sql.NullString
+			created   int64
+		)
+		if err := rows.Scan(&ev.JobID, &ev.Seq, &typ, &ev.Attempt, &pct, &ids, &code, &ev.ErrorMessage, &created); err != nil {
+			return nil, wrap("job events", err)
+		}
+		ev.Type, ev.ErrorCode, ev.CreatedAt = imaged.JobStatus(typ), imaged.ErrorCode(code), fromMicros(created)
+		if pct.Valid {
+			p := int(pct.Int64)
+			ev.Percent = &p
+		}
+		if ids.Valid {
+			if err := json.Unmarshal([]byte(ids.String), &ev.ImageIDs); err != nil {
+				return nil, wrap("job events", err)
+			}
+		}
+		out = append(out, &ev)
+	}
+	return out, wrap("job events", rows.Err())
+}
+
+// RecentJobEvents returns the highest seq of every job with an event at or
+// after since, through job_events_created.
+func (db *DB) RecentJobEvents(ctx context.Context, since time.Time) (map[string]int64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT job_id, max(seq) FROM job_events WHERE created_at >= ? GROUP BY job_id`, micros(since))
+	if err != nil {
+		return nil, wrap("recent job events", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, wrap("recent job events", err)
+		}
+		out[id] = seq
+	}
+	return out, wrap("recent job events", rows.Err())
 }
 
 // held turns an update of a leased job that changed nothing into EConflict.
@@ -156,9 +275,10 @@ func scanJob(row interface{ Scan(...any) error }) (*imaged.Job, error) {
 		ids                  sql.NullString
 		leaseUntil           sql.NullInt64
 		createdAt, updatedAt int64
+		hookURL, hookEvents  string
 	)
 	err := row.Scan(&job.ID, &job.Owner, &status, &job.Provider, &request, &ids, &errorCode,
-		&job.ErrorMessage, &job.Attempts, &job.LeaseOwner, &leaseUntil, &createdAt, &updatedAt)
+		&job.ErrorMessage, &job.Attempts, &job.LeaseOwner, &leaseUntil, &createdAt, &updatedAt, &hookURL, &hookEvents)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, jobNotFound()
 	} else if err != nil {
@@ -177,6 +297,7 @@ func scanJob(row interface{ Scan(...any) error }) (*imaged.Job, error) {
 	job.LeaseUntil = fromNullMicros(leaseUntil)
 	job.CreatedAt = fromMicros(createdAt)
 	job.UpdatedAt = fromMicros(updatedAt)
+	job.Webhook = imaged.StoredWebhook(hookURL, hookEvents)
 	return &job, nil
 }
 

@@ -31,7 +31,7 @@ func openTest(t testing.TB, path string) *DB {
 func TestConformance(t *testing.T) {
 	storetest.Test(t, func(t *testing.T) storetest.Stores {
 		db := openTest(t, filepath.Join(t.TempDir(), "imaged.db"))
-		return storetest.Stores{Images: db, Idempotency: db, Quota: db, Jobs: db}
+		return storetest.Stores{Images: db, Idempotency: db, Quota: db, Jobs: db, Webhooks: db}
 	})
 }
 

@@ -50,6 +50,8 @@ type Stores struct {
 	Idempotency imaged.IdempotencyStore
 	Quota       imaged.QuotaStore
 	Jobs        imaged.JobStore
+	// Webhooks must share the database of Jobs, which queues deliveries.
+	Webhooks imaged.WebhookStore
 }
 
 // Test runs the whole suite. open must return fresh, empty stores on every
@@ -59,6 +61,8 @@ func Test(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
 	t.Run("Quota", func(t *testing.T) { testQuota(t, open) })
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, open) })
+	t.Run("JobEvents", func(t *testing.T) { testJobEvents(t, open) })
+	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, open) })
 }
 
 // t0 is the suite's fixed "now" where the wall clock does not matter: a

@@ -284,6 +284,12 @@ func (s *Service) renderAndStore(ctx context.Context, img *imaged.Image, vkey st
 			return nil, fmt.Errorf("marking variant %s: %w", vkey, err)
 		}
 	}
+	// Another replica may have stored this variant while we rendered: keep
+	// its bytes (those it served; two encoders, native and WASM, may write
+	// different bytes) rather than replace them under the same ETag.
+	if theirs, err := s.storedBytes(ctx, vkey); err == nil {
+		return theirs, nil
+	}
 	if _, err := s.blobs.Put(ctx, vkey, bytes.NewReader(data)); err != nil {
 		return nil, err
 	}
@@ -309,6 +315,17 @@ func (s *Service) markable(img *imaged.Image, mediaType string) bool {
 
 func unmarkable(mediaType string) error {
 	return imaged.Errorf(imaged.EUnsupportedMedia, "This image carries provenance marks, which %s variants cannot carry: ask for WebP, JPEG or PNG", mediaType)
+}
+
+// storedBytes reads a stored variant whole (variants are bounded by the
+// render limits).
+func (s *Service) storedBytes(ctx context.Context, vkey string) ([]byte, error) {
+	b, err := s.blobs.Open(ctx, vkey)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	return io.ReadAll(b)
 }
 
 // resolve turns a spec into the render options for one image: the format

@@ -201,9 +201,16 @@ var presetName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 //	NAME=SIZE[,fit=FIT][,format=FORMAT][,quality=Q]
 //
 // where SIZE is WIDTHxHEIGHT, WIDTH (free height) or xHEIGHT (free width).
-// An entry with a default's name replaces it; NAME=off removes it.
+// An entry with a default's name replaces it; NAME=off removes it. The
+// defaults' sides are bounded by maxSide.
 func ParsePresets(text string, maxSide int) ([]Preset, error) {
 	presets := DefaultPresets()
+	if maxSide <= 0 {
+		maxSide = render.DefaultMaxSide
+	}
+	for i := range presets { // a smaller IMAGED_RENDER_MAX_SIDE bounds the defaults
+		presets[i].Width, presets[i].Height = min(presets[i].Width, maxSide), min(presets[i].Height, maxSide)
+	}
 	index := func(name string) int {
 		for i, p := range presets {
 			if p.Name == name {

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,6 +55,17 @@ func TestParsePresets(t *testing.T) {
 		}
 		if specs["thumb"] != "width=128,height=128,fit=contain,format=png" || specs["card"] != "width=1200,height=630,fit=cover,format=jpeg,quality=85" || specs["tall"] != "height=900,format=webp" {
 			t.Errorf("specs %v", specs)
+		}
+	})
+	t.Run("defaults_are_bounded_by_the_largest_side", func(t *testing.T) {
+		got, err := variants.ParsePresets("", 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range got {
+			if err := p.Spec.Validate(1024); err != nil || p.Width > 1024 {
+				t.Errorf("%s = %s with a largest side of 1024: %v", p.Name, p.Spec, err)
+			}
 		}
 	})
 	for name, text := range map[string]string{
@@ -227,5 +239,52 @@ func TestDeletedImageHasNoVariants(t *testing.T) {
 	}
 	if _, err := f.svc.Preset(ctx, f.img.BlobKey, "small", ""); imaged.ErrCode(err) != imaged.ENotFound {
 		t.Errorf("preset of a deleted image: %v, want MEDIA_NOT_FOUND", err)
+	}
+}
+
+// rendererFunc adapts a function to render.Renderer.
+type rendererFunc func(ctx context.Context, src io.Reader, opt render.Options) (*render.Result, error)
+
+func (f rendererFunc) Render(ctx context.Context, src io.Reader, opt render.Options) (*render.Result, error) {
+	return f(ctx, src, opt)
+}
+
+// Two replicas render one variant at the same time: the one that finishes
+// second serves and keeps the bytes the first stored, so one URL never
+// has two contents under one ETag.
+func TestSecondReplicaKeepsTheStoredVariant(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, func(ctx context.Context, _ *imaged.Image, _, variant []byte, _ string) ([]byte, error) {
+		return append(append([]byte{}, variant...), "A"...), nil // replica a's bytes differ
+	})
+	pool := render.NewInProcess(render.Config{Workers: 1})
+	t.Cleanup(func() { pool.Close() })
+	b := variants.New(f.imgs, f.blobs, variants.Config{Signer: f.signer, Renderer: rendererFunc(func(ctx context.Context, src io.Reader, opt render.Options) (*render.Result, error) {
+		res, err := pool.Render(ctx, src, opt)
+		// Replica a stores the same variant meanwhile.
+		if v, aerr := f.svc.Preset(ctx, f.img.BlobKey, "thumb", ""); aerr != nil {
+			t.Error(aerr)
+		} else {
+			v.Close()
+		}
+		return res, err
+	})})
+	v, err := b.Preset(ctx, f.img.BlobKey, "thumb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(v)
+	v.Close()
+	if !bytes.HasSuffix(served, []byte("A")) {
+		t.Error("replica b served its own render, not the variant replica a stored")
+	}
+	again, err := b.Preset(ctx, f.img.BlobKey, "thumb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	stored, _ := io.ReadAll(again)
+	if !bytes.Equal(stored, served) {
+		t.Error("replica b replaced the stored variant")
 	}
 }

@@ -97,7 +97,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	for i := range provs {
 		provs[i] = tel.Generator(provs[i])
 	}
+	hooks, payload, err := newWebhooks(cfg, b.db, log)
+	if err != nil {
+		return err
+	}
 	gen, err := generation.New(imgs, tel.QuotaStore(b.db), tel.JobStore(b.db), generation.Config{
+		CheckWebhookURL: hooks.CheckURL,
+		JobChanged:      func(string) { hooks.Wake() },
 		Providers:       provs,
 		DefaultProvider: cfg.DefaultProvider,
 		Quota:           imaged.QuotaLimits{ImagesPerDay: cfg.QuotaPerDay, Concurrent: cfg.QuotaConcurrent},
@@ -116,6 +122,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	workers := gen.StartWorkers(ctx)
 	defer workers.Stop(cfg.ShutdownTimeout)
+	senders := hooks.Start(ctx)
+	defer senders.Stop()
 
 	renderer, err := newRenderer(cfg, log, tel.RenderDone)
 	if err != nil {
@@ -154,8 +162,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Telemetry:        tel,
 		MetricsToken:     cfg.MetricsToken,
 		MetricsElsewhere: cfg.MetricsAddr != "",
+		Webhooks:         hooks,
 		Variants:         vars,
 	})
+	payload.srv.Store(srv)
 	if err := mountPage(srv, cfg, secret, generated, log); err != nil {
 		return err
 	}
@@ -177,9 +187,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	hs := imhttp.NewHTTPServer(srv)
+	hs.RegisterOnShutdown(srv.CloseStreams)
 	hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	hs.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	base := "http://" + ln.Addr().String()
+	payload.base.Store(&base)
 	_, ver, _ := buildVersion()
 	log.Info("imaged listening", "addr", base, "storage", b.where, "version", ver)
 	printBanner(stdout, cfg, base, secret, generated)

@@ -22,6 +22,7 @@ type metadataStore interface {
 	imaged.IdempotencyStore
 	imaged.QuotaStore
 	imaged.JobStore
+	imaged.WebhookStore
 	imaged.Pinger
 }
 
