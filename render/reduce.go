@@ -75,12 +75,33 @@ func reducePlane(dst []byte, dstStride int, src []byte, srcStride, w, h, ch, k i
 				}
 				continue
 			}
-			for ox := 0; ox < dw; ox++ {
-				x0, x1 := ox*k*ch, min(w, (ox+1)*k)*ch
-				o := ox * ch
-				for x := x0; x < x1; x += ch {
-					for c := 0; c < ch; c++ {
-						sums[o+c] += uint32(row[x+c])
+			switch ch {
+			case 4:
+				for ox := 0; ox < dw; ox++ {
+					var r, g, b, a uint32
+					for x := ox * k; x < min(w, (ox+1)*k); x++ {
+						p := row[4*x : 4*x+4 : 4*x+4]
+						r, g, b, a = r+uint32(p[0]), g+uint32(p[1]), b+uint32(p[2]), a+uint32(p[3])
+					}
+					s := sums[4*ox : 4*ox+4 : 4*ox+4]
+					s[0], s[1], s[2], s[3] = s[0]+r, s[1]+g, s[2]+b, s[3]+a
+				}
+			case 1:
+				for ox := 0; ox < dw; ox++ {
+					var v uint32
+					for _, c := range row[ox*k : min(w, (ox+1)*k)] {
+						v += uint32(c)
+					}
+					sums[ox] += v
+				}
+			default:
+				for ox := 0; ox < dw; ox++ {
+					x0, x1 := ox*k*ch, min(w, (ox+1)*k)*ch
+					o := ox * ch
+					for x := x0; x < x1; x += ch {
+						for c := 0; c < ch; c++ {
+							sums[o+c] += uint32(row[x+c])
+						}
 					}
 				}
 			}
