@@ -183,17 +183,32 @@ func listModels(ctx context.Context, e *env, cf clientFlags) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROVIDER\tMODEL\tASPECT RATIOS\tMAX N\tSEED\tNEGATIVE PROMPT")
+	fmt.Fprintln(tw, "PROVIDER\tMODEL\tASPECT RATIOS\tMAX N\tSEED\tNEGATIVE PROMPT\tEDIT")
 	for _, p := range ps {
 		name := p.Name
 		if p.Default {
 			name += " (default)"
 		}
 		for _, m := range p.Models {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, m.ID, strings.Join(m.AspectRatios, " "), m.MaxImages, yesNo(m.SupportsSeed), yesNo(m.SupportsNegativePrompt))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", name, m.ID, strings.Join(m.AspectRatios, " "), m.MaxImages, yesNo(m.SupportsSeed), yesNo(m.SupportsNegativePrompt), editSupport(m))
 		}
 	}
 	return tw.Flush()
+}
+
+// editSupport says what an edit with model m may carry.
+func editSupport(m client.Model) string {
+	switch {
+	case !m.SupportsEdit:
+		return "no"
+	case m.SupportsMask && m.SupportsStrength:
+		return "mask, strength"
+	case m.SupportsMask:
+		return "mask"
+	case m.SupportsStrength:
+		return "strength"
+	}
+	return "yes"
 }
 
 func yesNo(b bool) string {
