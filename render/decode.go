@@ -41,21 +41,21 @@ func decode(s *state) error {
 	return nil
 }
 
-// decodeJPEG decodes a JPEG, at 1/2, 1/4 or 1/8 of its size where the fast
-// path can and the render shrinks by at least that much (imgproxy's rule):
-// the scaled inverse DCT is itself a proper low-pass reduction, so the fine
-// filter only has what is left of the shrink to do.
-func decodeJPEG(b []byte, ratio float64) (image.Image, int, error) {
-	if turbo != nil {
-		k := 1
-		for _, f := range []int{8, 4, 2} {
-			if ratio >= float64(f) {
-				k = f
-				break
-			}
+// decodeJPEG decodes a JPEG, shrunk on load by the fast path when the render
+// shrinks: the inverse DCT of libjpeg-turbo scales by M/8 (M = 1 to 8), and
+// the smallest M whose image is still at least the render's size is used,
+// so that the fine filter only has what is left of the shrink, at most
+// 1+1/M, to do (imgproxy and libvips stop at 1/2, 1/4 and 1/8). The scaled
+// inverse DCT is a proper reduction of each block. It returns the factor
+// the size was divided by.
+func decodeJPEG(b []byte, ratio float64) (image.Image, float64, error) {
+	if turbo != nil && ratio > 1 {
+		m := 8
+		for m > 1 && float64(m-1)/8*ratio >= 1 {
+			m--
 		}
-		if img, err := turbo.decode(b, k); err == nil {
-			return img, k, nil
+		if img, err := turbo.decode(b, m); err == nil {
+			return img, 8 / float64(m), nil
 		}
 		// The fast path refused the file: the standard decoder decides.
 	}

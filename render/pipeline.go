@@ -20,7 +20,7 @@ type state struct {
 	dispW, dispH int    // the displayed size (after orientation)
 	geom         geometry
 	img          image.Image // the image being worked on
-	shrunkOnLoad int         // the factor the decoder already divided the size by
+	shrunkOnLoad float64     // the factor the decoder already divided the size by
 	outW, outH   int
 	result       *Result
 }

@@ -13,12 +13,12 @@ import (
 // every source pixel's weight, so nothing aliases; the fine filter then
 // gives the sharpness.
 func reduce(s *state) error {
-	k := int(math.Round(s.shrinkRatio() / float64(s.shrunkOnLoad) / 2))
+	k := int(math.Round(s.shrinkRatio() / s.shrunkOnLoad / 2))
 	if k < 2 {
 		return nil
 	}
 	s.img = boxReduce(s.img, k)
-	s.shrunkOnLoad *= k
+	s.shrunkOnLoad *= float64(k)
 	return nil
 }
 

@@ -66,10 +66,10 @@ func loadTurbo() *turboJPEG {
 	return nil
 }
 
-// decode decodes b at 1/k of its size (k = 1, 2, 4 or 8) into RGBA (opaque)
-// or Gray. CMYK, YCCK and RGB-coded JPEGs and any warning (a truncated file)
+// decode decodes b at eighths/8 of its size (1 to 8 eighths) into RGBA (opaque) or
+// Gray. CMYK, YCCK and RGB-coded JPEGs and any warning (a truncated file)
 // are refused, for the standard decoder to judge.
-func (t *turboJPEG) decode(b []byte, k int) (image.Image, error) {
+func (t *turboJPEG) decode(b []byte, eighths int) (image.Image, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("turbojpeg: empty")
 	}
@@ -86,7 +86,7 @@ func (t *turboJPEG) decode(b []byte, k int) (image.Image, error) {
 		return nil, fmt.Errorf("turbojpeg: colour space %d", cs)
 	}
 	// TJSCALED: the scaled size rounds up, as libjpeg's output does.
-	sw, sh := ceilDiv(int(w), k), ceilDiv(int(ht), k)
+	sw, sh := ceilDiv(int(w)*eighths, 8), ceilDiv(int(ht)*eighths, 8)
 	r := image.Rect(0, 0, sw, sh)
 	if cs == tjCSGray {
 		m := image.NewGray(r)
