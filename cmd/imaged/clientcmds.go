@@ -336,7 +336,7 @@ func listCmd(ctx context.Context, e *env, args []string) error {
 	fs := newCommandFlags("ls", e.stderr)
 	cf := addClientFlags(fs)
 	var o client.ListOptions
-	fs.StringVar(&o.Search, "search", "", "only images whose filename (or prompt, where the service searches prompts) contains this")
+	fs.StringVar(&o.Search, "search", "", "only images whose filename or prompt contains this (any case)")
 	fs.StringVar(&o.Source, "source", "", "only upload or generation")
 	fs.StringVar(&o.Sort, "sort", "desc", "desc (newest first) or asc")
 	limit := fs.Int("n", 20, "show at most this many")
