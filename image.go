@@ -77,8 +77,9 @@ type Provenance struct {
 	Manifest string `json:"manifest,omitempty"`
 	// ClaimGenerator names the software that signed the active manifest.
 	ClaimGenerator string `json:"claimGenerator,omitempty"`
-	// Ingredient is the label of the manifest a generated image's own
-	// manifest takes as its parent, when the provider signed the image.
+	// Ingredient is the label of the manifest the active manifest takes as
+	// its parent (the provider's for a generated image the provider signed,
+	// the uploaded one for an upload imaged signed again).
 	Ingredient string `json:"ingredient,omitempty"`
 }
 

@@ -109,6 +109,8 @@
 //	                 event streams held open, imaged's memory and CPU against
 //	                 a bare net/http server's); delivery and render run only
 //	                 when asked
+//	-search-cache DIR   keep the search benchmark's seeded SQLite files in DIR
+//	                 and reuse them (seeding a million images takes minutes)
 //	-delivery-rounds N  wrk rounds per file in the delivery benchmark (2)
 //	-imgproxy FILE   the imgproxy binary of -only render (render.go), the
 //	                 anchor (default $IMGPROXY_BIN; skipped when absent)
@@ -205,20 +207,22 @@ import (
 const rssLimit = 150 << 20
 
 type options struct {
-	conns      int
-	listConns  int
-	dur        time.Duration
-	warmup     time.Duration
-	n          int
-	deep       int
-	dbURL      string
-	only       string
-	list       bool
-	skipUpload bool
-	uploads    int
-	genDur     time.Duration
-	cpuprofile string
-	keep       bool
+	conns     int
+	listConns int
+	// searchCache keeps the search benchmark's seeded SQLite files.
+	searchCache string
+	dur         time.Duration
+	warmup      time.Duration
+	n           int
+	deep        int
+	dbURL       string
+	only        string
+	list        bool
+	skipUpload  bool
+	uploads     int
+	genDur      time.Duration
+	cpuprofile  string
+	keep        bool
 
 	deliveryRounds int
 	imgproxy       string // the imgproxy binary of the render benchmark's anchor
@@ -240,6 +244,7 @@ func main() {
 	flag.StringVar(&o.imgproxy, "imgproxy", os.Getenv("IMGPROXY_BIN"), "the imgproxy `binary` of the render benchmark's anchor (default $IMGPROXY_BIN; the benchmark never builds it)")
 	flag.BoolVar(&o.renderMem, "render-mem", false, "render benchmark: also the peak RSS under 64 concurrent renders")
 	flag.IntVar(&o.renderSoak, "render-soak", 0, "render benchmark: also `N` renders in a row on the fast path, RSS after each tenth")
+	flag.StringVar(&o.searchCache, "search-cache", "", "search benchmark: keep the seeded SQLite files in `dir` and reuse them in later runs")
 	flag.IntVar(&o.deliveryRounds, "delivery-rounds", 2, "rounds of wrk per file in the delivery benchmark, imaged then nginx each round")
 	flag.BoolVar(&o.list, "list", false, "also run the listing benchmark (first page vs a deep page; default true with -database-url)")
 	flag.BoolVar(&o.skipUpload, "skip-upload", false, "skip the upload memory test")
@@ -355,7 +360,7 @@ func run(ctx context.Context, o options) (err error) {
 	case "validation":
 		return measureValidation(ctx, os.Stdout)
 	case "search":
-		return measureSearch(ctx, os.Stdout, o.dbURL)
+		return measureSearch(ctx, os.Stdout, o.dbURL, o.searchCache)
 	case "webhooks":
 		return measureWebhooks(ctx, os.Stdout)
 	}

@@ -11,6 +11,10 @@ import (
 	_ "golang.org/x/image/webp"
 )
 
+// MaxMaskPixels bounds the images a mask may be given for: decoding a mask
+// takes 4 bytes a pixel.
+const MaxMaskPixels = 4096 * 4096
+
 // NormalizeMask turns the mask a client gave into the one form providers
 // get (see imaged.EditRequest.Mask): a grayscale PNG of the source's size,
 // white where the edit applies and black where the source is kept.
@@ -21,6 +25,9 @@ import (
 // w x h pixels and mark something to change; every refusal is
 // INVALID_IMAGE_PROMPT saying what is wrong.
 func NormalizeMask(data []byte, w, h int) ([]byte, error) {
+	if int64(w)*int64(h) > MaxMaskPixels {
+		return nil, invalid("masks are for images of at most %d pixels; this one is %dx%d", MaxMaskPixels, w, h)
+	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return nil, invalid("the mask must be a PNG, JPEG, GIF or WebP image")

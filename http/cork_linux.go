@@ -23,3 +23,37 @@ func setCork(c *net.TCPConn, on bool) bool {
 	}
 	return serr == nil
 }
+
+const moreSupported = true
+
+// writeMore writes all of b with MSG_MORE, waiting for the socket to be
+// writable as net.Conn's Write does (the connection's write deadline
+// applies).
+func writeMore(c *net.TCPConn, b []byte) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	written := 0
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for written < len(b) {
+			n, err := syscall.SendmsgN(int(fd), b[written:], nil, nil, syscall.MSG_MORE|syscall.MSG_NOSIGNAL)
+			switch {
+			case err == syscall.EAGAIN:
+				return false // wait until writable
+			case err == syscall.EINTR:
+				continue
+			case err != nil:
+				werr = err
+				return true
+			}
+			written += n
+		}
+		return true
+	})
+	if werr != nil {
+		return written, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: werr}
+	}
+	return written, err
+}

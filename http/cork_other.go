@@ -6,3 +6,8 @@ import "net"
 
 // setCork is a no-op where TCP_CORK does not exist.
 func setCork(*net.TCPConn, bool) bool { return false }
+
+// MSG_MORE is Linux's.
+const moreSupported = false
+
+func writeMore(c *net.TCPConn, b []byte) (int, error) { return c.Write(b) }

@@ -213,7 +213,11 @@ func newHarness(t *testing.T, o options) *harness {
 		Variants:    h.variants,
 		CDNBaseURL:  o.cdnBaseURL,
 	})
-	h.ts = httptest.NewServer(h.srv)
+	// Served as cmd/imaged serves: NewHTTPServer's settings, on Listener.
+	h.ts = httptest.NewUnstartedServer(h.srv)
+	h.ts.Config = NewHTTPServer(h.srv)
+	h.ts.Listener = Listener(h.ts.Listener)
+	h.ts.Start()
 	t.Cleanup(h.ts.Close)
 	h.client = h.ts.Client()
 	h.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

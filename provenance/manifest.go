@@ -266,6 +266,50 @@ func findChildRaw(b jumbfBox, label string) []byte {
 	return nil
 }
 
+// parentManifest is the label of the manifest that the active manifest of
+// store takes as its parentOf ingredient, "" if none: what a
+// c2pa.ingredient assertion's activeManifest (v3) or c2pa_manifest (v1,
+// v2) points at.
+func parentManifest(store []byte) string {
+	sb, err := parseSuperbox(store, 3)
+	if err != nil || sb.label != labelStore || len(sb.children) == 0 {
+		return ""
+	}
+	active := sb.children[len(sb.children)-1]
+	for _, c := range active.children {
+		if c.label != labelAssertions {
+			continue
+		}
+		for _, a := range c.children {
+			if !strings.HasPrefix(a.label, "c2pa.ingredient") {
+				continue
+			}
+			data, ok := a.cbor()
+			if !ok {
+				continue
+			}
+			var ing struct {
+				Relationship string     `cbor:"relationship"`
+				V3           *hashedURI `cbor:"activeManifest"`
+				V1           *hashedURI `cbor:"c2pa_manifest"`
+			}
+			if cbor.Unmarshal(data, &ing) != nil || ing.Relationship != "parentOf" {
+				continue
+			}
+			ref := ing.V3
+			if ref == nil {
+				ref = ing.V1
+			}
+			if ref != nil {
+				if label, ok := strings.CutPrefix(ref.URL, "self#jumbf=/"+labelStore+"/"); ok && !strings.Contains(label, "/") {
+					return label
+				}
+			}
+		}
+	}
+	return ""
+}
+
 // activeManifestInfo reads what the active manifest of a store says: its
 // label, its claim generator's name and the first digital source type
 // its actions give. It checks the structure, not the signature.

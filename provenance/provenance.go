@@ -202,7 +202,7 @@ func FromMarks(marks container.Marks) *imaged.Provenance {
 		p.C2PA = true
 		label, gen, st, err := activeManifestInfo(marks.C2PA)
 		if err == nil {
-			p.Manifest, p.ClaimGenerator = label, gen
+			p.Manifest, p.ClaimGenerator, p.Ingredient = label, gen, parentManifest(marks.C2PA)
 			if p.DigitalSourceType == "" {
 				p.DigitalSourceType = st
 			}

@@ -108,7 +108,7 @@ func TestMarkVariant(t *testing.T) {
 			if d := r.Store.ValidationResults.IngredientDeltas; len(d) != 1 || !slices.ContainsFunc(d[0].ValidationDeltas.Success, func(s c2paStatus) bool { return s.Code == "ingredient.manifest.validated" }) {
 				t.Errorf("c2pa-rs did not validate the original's manifest: %+v", d)
 			}
-			if p := Inspect(out); p == nil || !p.C2PA || p.DigitalSourceType != TrainedAlgorithmicMedia || p.Manifest != r.Store.ActiveManifest {
+			if p := Inspect(out); p == nil || !p.C2PA || p.DigitalSourceType != TrainedAlgorithmicMedia || p.Manifest != r.Store.ActiveManifest || p.Ingredient != original.Provenance.Manifest {
 				t.Fatalf("Inspect = %+v", p)
 			}
 		})

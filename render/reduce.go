@@ -3,15 +3,17 @@ package render
 import (
 	"image"
 	"image/draw"
+	"math"
 )
 
-// reduce averages boxes of k x k source pixels when the render shrinks by
-// more than twice that, so that the Catmull-Rom filter of resize (whose cost
-// grows with the source) works on at most about twice the output size. A box
-// filter at an integer factor keeps every source pixel's weight, so nothing
-// aliases; the fine filter then gives the sharpness.
+// reduce averages boxes of k x k source pixels, k the shrink left halved
+// and rounded (libvips' resize with its default gap of 2), so that the
+// Catmull-Rom filter of resize (whose cost grows with the source) works on
+// about twice the output size. A box filter at an integer factor keeps
+// every source pixel's weight, so nothing aliases; the fine filter then
+// gives the sharpness.
 func reduce(s *state) error {
-	k := int(s.shrinkRatio() / float64(s.shrunkOnLoad) / 2)
+	k := int(math.Round(s.shrinkRatio() / float64(s.shrunkOnLoad) / 2))
 	if k < 2 {
 		return nil
 	}
@@ -21,19 +23,11 @@ func reduce(s *state) error {
 }
 
 // boxReduce divides img's size by k (rounding up; edge boxes average what
-// they hold). YCbCr stays YCbCr (each plane is reduced); anything else
-// becomes premultiplied RGBA.
+// they hold). Grey stays grey; anything else becomes premultiplied RGBA
+// (YCbCr too: its chroma, at half the resolution, reduced apart from its
+// luma would let luma detail leak into colour).
 func boxReduce(img image.Image, k int) image.Image {
 	switch m := img.(type) {
-	case *image.YCbCr:
-		b := m.Bounds()
-		out := image.NewYCbCr(image.Rect(0, 0, ceilDiv(b.Dx(), k), ceilDiv(b.Dy(), k)), m.SubsampleRatio)
-		cw, chh := chromaSize(b.Dx(), b.Dy(), m.SubsampleRatio)
-		reducePlane(out.Y, out.YStride, m.Y[m.YOffset(b.Min.X, b.Min.Y):], m.YStride, b.Dx(), b.Dy(), 1, k, false)
-		co := m.COffset(b.Min.X, b.Min.Y)
-		reducePlane(out.Cb, out.CStride, m.Cb[co:], m.CStride, cw, chh, 1, k, false)
-		reducePlane(out.Cr, out.CStride, m.Cr[co:], m.CStride, cw, chh, 1, k, false)
-		return out
 	case *image.Gray:
 		b := m.Bounds()
 		out := image.NewGray(image.Rect(0, 0, ceilDiv(b.Dx(), k), ceilDiv(b.Dy(), k)))
@@ -75,12 +69,33 @@ func reducePlane(dst []byte, dstStride int, src []byte, srcStride, w, h, ch, k i
 				}
 				continue
 			}
-			for ox := 0; ox < dw; ox++ {
-				x0, x1 := ox*k*ch, min(w, (ox+1)*k)*ch
-				o := ox * ch
-				for x := x0; x < x1; x += ch {
-					for c := 0; c < ch; c++ {
-						sums[o+c] += uint32(row[x+c])
+			switch ch {
+			case 4:
+				for ox := 0; ox < dw; ox++ {
+					var r, g, b, a uint32
+					for x := ox * k; x < min(w, (ox+1)*k); x++ {
+						p := row[4*x : 4*x+4 : 4*x+4]
+						r, g, b, a = r+uint32(p[0]), g+uint32(p[1]), b+uint32(p[2]), a+uint32(p[3])
+					}
+					s := sums[4*ox : 4*ox+4 : 4*ox+4]
+					s[0], s[1], s[2], s[3] = s[0]+r, s[1]+g, s[2]+b, s[3]+a
+				}
+			case 1:
+				for ox := 0; ox < dw; ox++ {
+					var v uint32
+					for _, c := range row[ox*k : min(w, (ox+1)*k)] {
+						v += uint32(c)
+					}
+					sums[ox] += v
+				}
+			default:
+				for ox := 0; ox < dw; ox++ {
+					x0, x1 := ox*k*ch, min(w, (ox+1)*k)*ch
+					o := ox * ch
+					for x := x0; x < x1; x += ch {
+						for c := 0; c < ch; c++ {
+							sums[o+c] += uint32(row[x+c])
+						}
 					}
 				}
 			}

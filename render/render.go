@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"runtime/debug"
 
 	"github.com/imaged/imaged"
@@ -50,8 +51,27 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// readSource reads the whole source, refusing one over the limit.
+// readSource reads the whole source, refusing one over the limit. A source
+// that knows its size (a blob, a file) is read into one buffer of that size
+// instead of a growing one.
 func readSource(src io.Reader, limit int64) ([]byte, error) {
+	if n := sourceSize(src); n > 0 && n <= limit {
+		b := make([]byte, n, n+1)
+		_, err := io.ReadFull(src, b)
+		if err == nil {
+			// Nothing may follow the size it announced.
+			var one [1]byte
+			if m, _ := src.Read(one[:]); m == 0 {
+				return b, nil
+			}
+			err = errors.New("the source is longer than its size")
+		}
+		var ie *imaged.Error
+		if errors.As(err, &ie) {
+			return nil, err
+		}
+		return nil, imaged.Unavailable("The image store", err)
+	}
 	b, err := io.ReadAll(io.LimitReader(src, limit+1))
 	if err != nil {
 		var ie *imaged.Error
@@ -64,6 +84,22 @@ func readSource(src io.Reader, limit int64) ([]byte, error) {
 		return nil, imaged.Errorf(imaged.EUnsupportedMedia, "The source image is over the render limit of %d bytes", limit)
 	}
 	return b, nil
+}
+
+// sourceSize is the size src announces (what is left of an in-memory
+// reader, an imaged.Blob's Size, a file's Stat), 0 when it announces none.
+func sourceSize(src io.Reader) int64 {
+	switch v := src.(type) {
+	case interface{ Len() int }: // bytes.Reader, bytes.Buffer: what is left
+		return int64(v.Len())
+	case interface{ Size() int64 }:
+		return v.Size()
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size()
+		}
+	}
+	return 0
 }
 
 // renderBytes runs the pipeline on a source in memory. A panic in a decoder

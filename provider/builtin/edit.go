@@ -22,8 +22,8 @@ import (
 // DefaultStrength is the strength of an edit that names none.
 const DefaultStrength = 0.6
 
-// maxEditSourcePixels bounds the source an edit decodes.
-const maxEditSourcePixels = 50_000_000
+// maxEditSourcePixels bounds the source an edit decodes (4 bytes a pixel).
+const maxEditSourcePixels = 4096 * 4096
 
 var _ imaged.Editor = (*Generator)(nil)
 
