@@ -110,6 +110,12 @@ var scratch = sync.Pool{New: func() any { return new([]byte) }}
 // stride sstride, sw x sh samples) into dst (stride dstride, dw x dh), the
 // source span being xs, ys.
 func resamplePlane(dst []byte, dstride, dw, dh int, src []byte, sstride, sw, sh, ch int, xs, ys [2]float64) {
+	resamplePlaneOpaque(dst, dstride, dw, dh, src, sstride, sw, sh, ch, xs, ys, false)
+}
+
+// resamplePlaneOpaque is resamplePlane; with opaque, a 4-channel source's
+// alpha is known to be 255 everywhere and is not filtered.
+func resamplePlaneOpaque(dst []byte, dstride, dw, dh int, src []byte, sstride, sw, sh, ch int, xs, ys [2]float64, opaque bool) {
 	hx := newAxisWeights(sw, xs[0], xs[1], dw)
 	vy := newAxisWeights(sh, ys[0], ys[1], dh)
 	lo, hi := vy.rowRange()
@@ -138,6 +144,22 @@ func resamplePlane(dst []byte, dstride, dw, dh int, src []byte, sstride, sw, sh,
 				out[x] = clampShift(a)
 			}
 		case 4:
+			if opaque {
+				for x := 0; x < dw; x++ {
+					w := hx.w[x*n : x*n+n]
+					s := row[4*hx.start[x] : 4*(hx.start[x]+n)]
+					var r, g, b int32
+					for k, wk := range w {
+						p := s[4*k : 4*k+3 : 4*k+3]
+						r += int32(p[0]) * wk
+						g += int32(p[1]) * wk
+						b += int32(p[2]) * wk
+					}
+					o := out[4*x : 4*x+4 : 4*x+4]
+					o[0], o[1], o[2], o[3] = clampShift(r), clampShift(g), clampShift(b), 255
+				}
+				continue
+			}
 			for x := 0; x < dw; x++ {
 				w := hx.w[x*n : x*n+n]
 				s := row[4*hx.start[x] : 4*(hx.start[x]+n)]
@@ -204,12 +226,15 @@ func resampleInto(dst *image.RGBA, dr image.Rectangle, src image.Image, span [4]
 		return
 	case *image.NRGBA:
 		if opaqueNRGBA(m) {
-			resamplePlane(out, dst.Stride, dw, dh, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, b.Dx(), b.Dy(), 4, xs, ys)
+			resamplePlaneOpaque(out, dst.Stride, dw, dh, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, b.Dx(), b.Dy(), 4, xs, ys, true)
 			return
 		}
 	case *image.RGBA:
-		resamplePlane(out, dst.Stride, dw, dh, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, b.Dx(), b.Dy(), 4, xs, ys)
-		premultipliedClamp(dst, dr)
+		op := opaque(m)
+		resamplePlaneOpaque(out, dst.Stride, dw, dh, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, b.Dx(), b.Dy(), 4, xs, ys, op)
+		if !op {
+			premultipliedClamp(dst, dr)
+		}
 		return
 	}
 	rgba := asRGBA(src)
