@@ -103,9 +103,14 @@
 //	                 provenance, search (search.go: a search's cost at 100k
 //	                 and 1M images, in process), validation (validation.go: upload
 //	                 validation throughput against io.Copy, in process),
-//	                 delivery (delivery.go; needs wrk and nginx) or render
-//	                 (render.go; needs wrk); the last two run only when
-//	                 asked
+//	                 delivery (delivery.go; needs wrk and nginx), render
+//	                 (render.go; needs wrk), webhooks (webhooks.go: webhook
+//	                 delivery throughput, in process) or sse (sse.go: 1,000
+//	                 event streams held open, imaged's memory and CPU against
+//	                 a bare net/http server's); delivery and render run only
+//	                 when asked
+//	-search-cache DIR   keep the search benchmark's seeded SQLite files in DIR
+//	                 and reuse them (seeding a million images takes minutes)
 //	-delivery-rounds N  wrk rounds per file in the delivery benchmark (2)
 //	-imgproxy FILE   the imgproxy binary of -only render (render.go), the
 //	                 anchor (default $IMGPROXY_BIN; skipped when absent)
@@ -202,20 +207,22 @@ import (
 const rssLimit = 150 << 20
 
 type options struct {
-	conns      int
-	listConns  int
-	dur        time.Duration
-	warmup     time.Duration
-	n          int
-	deep       int
-	dbURL      string
-	only       string
-	list       bool
-	skipUpload bool
-	uploads    int
-	genDur     time.Duration
-	cpuprofile string
-	keep       bool
+	conns     int
+	listConns int
+	// searchCache keeps the search benchmark's seeded SQLite files.
+	searchCache string
+	dur         time.Duration
+	warmup      time.Duration
+	n           int
+	deep        int
+	dbURL       string
+	only        string
+	list        bool
+	skipUpload  bool
+	uploads     int
+	genDur      time.Duration
+	cpuprofile  string
+	keep        bool
 
 	deliveryRounds int
 	imgproxy       string // the imgproxy binary of the render benchmark's anchor
@@ -233,10 +240,11 @@ func main() {
 	flag.IntVar(&o.deep, "deep", 1000000, "position of the deep page of the PostgreSQL listing")
 	flag.StringVar(&o.dbURL, "database-url", os.Getenv("IMAGED_BENCH_DATABASE_URL"),
 		"also measure imaged on this PostgreSQL database (`postgres://...`; default $IMAGED_BENCH_DATABASE_URL)")
-	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), search (search cost at 100k and 1M images, in process; PostgreSQL too with -database-url), validation (upload validation throughput, in process), delivery or render (these two run only when asked; they need wrk, delivery nginx too)")
+	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), search (search cost at 100k and 1M images, in process; PostgreSQL too with -database-url), validation (upload validation throughput, in process), delivery or render (these two run only when asked; they need wrk, delivery nginx too), webhooks (webhook delivery throughput, in process), sse (1,000 event streams held open)")
 	flag.StringVar(&o.imgproxy, "imgproxy", os.Getenv("IMGPROXY_BIN"), "the imgproxy `binary` of the render benchmark's anchor (default $IMGPROXY_BIN; the benchmark never builds it)")
 	flag.BoolVar(&o.renderMem, "render-mem", false, "render benchmark: also the peak RSS under 64 concurrent renders")
 	flag.IntVar(&o.renderSoak, "render-soak", 0, "render benchmark: also `N` renders in a row on the fast path, RSS after each tenth")
+	flag.StringVar(&o.searchCache, "search-cache", "", "search benchmark: keep the seeded SQLite files in `dir` and reuse them in later runs")
 	flag.IntVar(&o.deliveryRounds, "delivery-rounds", 2, "rounds of wrk per file in the delivery benchmark, imaged then nginx each round")
 	flag.BoolVar(&o.list, "list", false, "also run the listing benchmark (first page vs a deep page; default true with -database-url)")
 	flag.BoolVar(&o.skipUpload, "skip-upload", false, "skip the upload memory test")
@@ -267,10 +275,10 @@ func main() {
 func (o *options) check() error {
 	switch o.only {
 	case "":
-	case "get", "list", "gen", "upload", "provenance", "search", "validation", "delivery", "render":
+	case "get", "list", "gen", "upload", "provenance", "search", "validation", "delivery", "render", "webhooks", "sse":
 		o.list = o.list || o.only == "list"
 	default:
-		return fmt.Errorf("-only must be get, list, gen, upload, provenance, search, validation, delivery or render, got %q", o.only)
+		return fmt.Errorf("-only must be get, list, gen, upload, provenance, search, validation, delivery, render, webhooks or sse, got %q", o.only)
 	}
 	if o.renderSoak < 0 {
 		return fmt.Errorf("-render-soak must not be negative")
@@ -352,7 +360,9 @@ func run(ctx context.Context, o options) (err error) {
 	case "validation":
 		return measureValidation(ctx, os.Stdout)
 	case "search":
-		return measureSearch(ctx, os.Stdout, o.dbURL)
+		return measureSearch(ctx, os.Stdout, o.dbURL, o.searchCache)
+	case "webhooks":
+		return measureWebhooks(ctx, os.Stdout)
 	}
 	b := &bench{o: o, tokens: map[string]string{}, report: os.Stdout}
 	if b.root, err = moduleRoot(ctx); err != nil {
@@ -375,6 +385,9 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if o.only == "render" {
 		return b.measureRender(ctx)
+	}
+	if o.only == "sse" {
+		return b.measureSSE(ctx)
 	}
 
 	shared := "imaged and the load generator"

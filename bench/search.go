@@ -89,7 +89,29 @@ type searchStore struct {
 	close func()
 }
 
-func measureSearch(ctx context.Context, w io.Writer, dbURL string) error {
+// searchSeedVersion names the seed of the search benchmark in the files of
+// -search-cache: change it when searchPrompt or seedSet.image change.
+const searchSeedVersion = "v1"
+
+// copyFile copies the file src to dst (replaced).
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func measureSearch(ctx context.Context, w io.Writer, dbURL, cacheDir string) error {
 	dir, err := os.MkdirTemp("", "imaged-bench-search-")
 	if err != nil {
 		return err
@@ -99,18 +121,38 @@ func measureSearch(ctx context.Context, w io.Writer, dbURL string) error {
 	stores := []searchStore{{
 		name: "SQLite (FTS5 trigram)",
 		seed: func(ctx context.Context, s *seedSet, from, to int) error {
+			// A seeded file is kept in -search-cache, when set, and
+			// reused by the next run (seeding SQLite one CreateImage at a
+			// time takes minutes).
+			cached := ""
+			if cacheDir != "" {
+				cached = filepath.Join(cacheDir, fmt.Sprintf("sqlite-%s-%d.db", searchSeedVersion, to))
+				if err := copyFile(cached, file); err == nil {
+					progress("  sqlite: reusing %s", cached)
+					return nil
+				}
+			}
 			db, err := sqlite.Open(ctx, file)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
 			for i := from; i < to; i++ {
 				if err := db.CreateImage(ctx, s.image(i)); err != nil {
+					db.Close()
 					return fmt.Errorf("create image %d: %w", i, err)
 				}
 				if (i+1)%100000 == 0 {
 					progress("  sqlite: %d images seeded", i+1)
 				}
+			}
+			if err := db.Close(); err != nil {
+				return err
+			}
+			if cached != "" {
+				if err := os.MkdirAll(cacheDir, 0o750); err != nil {
+					return err
+				}
+				return copyFile(file, cached)
 			}
 			return nil
 		},

@@ -113,7 +113,7 @@ func TestGalleryInBrowser(t *testing.T) {
 	alice, _ := users(t)
 	figures := browser(t, s, "gallery", s.Token(alice))
 	kib := figures["firstLoadBytes"].(float64) / 1024
-	t.Logf("first load: %.1f KiB transferred in %v files (before images)", kib, figures["firstLoadFiles"])
+	t.Logf("first load: %.1f KiB transferred in %v files (before images); %v tiles from thumb variants", kib, figures["firstLoadFiles"], figures["thumbVariants"])
 	if kib <= 0 || kib >= 200 {
 		t.Errorf("the first load transferred %.1f KiB, want under 200 KiB", kib)
 	}

@@ -121,4 +121,7 @@ func TestCLIEdit(t *testing.T) {
 	}
 	c.fails(1, "MEDIA_NOT_FOUND", "edit", "01a221fc-369e-7afb-a289-ab4bbc7bb71e", "x")
 	c.fails(2, "needs an image id and a prompt", "edit", src.ID)
+	if out := c.ok("generate", "--models"); !strings.Contains(out, "EDIT") || !strings.Contains(out, "mask, strength") {
+		t.Errorf("generate --models printed:\n%s", out)
+	}
 }

@@ -23,8 +23,12 @@ var (
 	multipartObjects = map[string]bool{"options": true, "webhook": true}
 )
 
-// maxEditFields bounds the text fields of a multipart edit, all together.
-const maxEditFields = maxGenerateBody
+// maxEditFields bounds the text fields of a multipart edit, all together,
+// and maxEditParts their number.
+const (
+	maxEditFields = maxGenerateBody
+	maxEditParts  = 32
+)
 
 // handleEdit serves POST /api/images/{id}/edit: the body is the JSON of a
 // generation request plus mask and strength, or the same fields as
@@ -134,6 +138,10 @@ func (s *Server) decodeMultipartEdit(w http.ResponseWriter, r *http.Request) (re
 				return req, mask, err
 			}
 			return req, mask, &imaged.Error{Code: imaged.EValidation, Message: "The multipart body is malformed", Err: err}
+		}
+		if len(fields) == maxEditParts {
+			part.Close()
+			return req, mask, imaged.Errorf(imaged.EValidation, "An edit has at most %d fields", maxEditParts)
 		}
 		name := part.FormName()
 		if name == "" {

@@ -263,6 +263,18 @@ func TestEditRefusals(t *testing.T) {
 		wantError(t, resp, b, 400, imaged.EValidation)
 	})
 
+	t.Run("multipart_with_too_many_fields", func(t *testing.T) {
+		parts := []filePart{{field: "prompt", data: []byte("x")}}
+		for i := range 40 {
+			parts = append(parts, filePart{field: "f" + string(rune('a'+i%26)) + string(rune('a'+i/26))})
+		}
+		body, hdr := multipartBody(t, parts...)
+		resp, b := h.call(t, "POST", editPattern, editPath(src.ID), alice, body, hdr)
+		if e := wantError(t, resp, b, 400, imaged.EValidation); !strings.Contains(e.Message, "at most 32 fields") {
+			t.Errorf("message %q", e.Message)
+		}
+	})
+
 	t.Run("multipart_number_that_is_not_one", func(t *testing.T) {
 		body, hdr := multipartBody(t, filePart{field: "prompt", data: []byte("x")}, filePart{field: "n", data: []byte("two")})
 		resp, b := h.call(t, "POST", editPattern, editPath(src.ID), alice, body, hdr)

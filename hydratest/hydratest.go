@@ -129,14 +129,23 @@ func Start(t testing.TB, opt Options) *Server {
 // service under test gives its first JWKS fetch.
 func (s *Server) warmKeys(t testing.TB) {
 	t.Helper()
+	// The admin side can be ready a moment before the public one answers
+	// (seen as an EOF on a loaded machine): try again within a bound.
 	c := &http.Client{Timeout: 60 * time.Second}
-	resp, err := c.Get(s.JWKSURL())
-	if err != nil {
-		t.Fatalf("hydratest: warming the JWKS: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("hydratest: warming the JWKS: %s", resp.Status)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := c.Get(s.JWKSURL())
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("%s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hydratest: warming the JWKS: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -196,6 +196,7 @@ func TestImportOfOddSpellings(t *testing.T) {
 func TestImportIsBounded(t *testing.T) {
 	ctx := context.Background()
 	start := pngStart(t, 200<<20)
+	png := pngBytes(t, 30, 20)
 	var sent atomic.Int64
 	o := newOrigin(t, map[string]http.HandlerFunc{
 		// The image's start, then a trickle that never ends.
@@ -218,6 +219,12 @@ func TestImportIsBounded(t *testing.T) {
 			w.WriteHeader(200)
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
+		},
+		// A whole image, but fewer bytes than announced: the connection
+		// dropped.
+		"/short": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(png)+100))
+			w.Write(png)
 		},
 		// 100 MiB, announced or chunked.
 		"/huge": func(w http.ResponseWriter, r *http.Request) {
@@ -244,6 +251,7 @@ func TestImportIsBounded(t *testing.T) {
 	}{
 		{"body_that_never_ends", "/endless", imaged.EImportTimeout},
 		{"headers_then_silence", "/silent", imaged.EImportTimeout},
+		{"fewer_bytes_than_announced", "/short", imaged.EImportFailed},
 		{"100_MiB_announced", "/huge?announce=1", imaged.ETooLarge},
 		{"100_MiB_chunked", "/huge", imaged.ETooLarge},
 	} {

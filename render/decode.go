@@ -13,7 +13,8 @@ import (
 
 // decode decodes the source's pixels: the first frame of an animated GIF
 // or WebP, on its full canvas. A JPEG is shrunk on load when the fast path
-// (libturbojpeg, found at run time) is there and the render shrinks enough.
+// (libturbojpeg, found at run time) is there and the render shrinks enough;
+// a PNG is inflated by libdeflate when it is there (pngfast.go).
 func decode(s *state) error {
 	var img image.Image
 	var err error
@@ -21,7 +22,10 @@ func decode(s *state) error {
 	case "jpeg":
 		img, s.shrunkOnLoad, err = decodeJPEG(s.src, s.shrinkRatio())
 	case "png":
-		img, err = png.Decode(bytes.NewReader(s.src))
+		var ok bool
+		if img, ok = decodePNGFast(s.src); !ok {
+			img, err = png.Decode(bytes.NewReader(s.src))
+		}
 	case "gif":
 		img, err = decodeGIF(s.src)
 	case "webp":

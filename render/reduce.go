@@ -3,15 +3,17 @@ package render
 import (
 	"image"
 	"image/draw"
+	"math"
 )
 
-// reduce averages boxes of k x k source pixels when the render shrinks by
-// more than twice that, so that the Catmull-Rom filter of resize (whose cost
-// grows with the source) works on at most about twice the output size. A box
-// filter at an integer factor keeps every source pixel's weight, so nothing
-// aliases; the fine filter then gives the sharpness.
+// reduce averages boxes of k x k source pixels, k the shrink left halved
+// and rounded (libvips' resize with its default gap of 2), so that the
+// Catmull-Rom filter of resize (whose cost grows with the source) works on
+// about twice the output size. A box filter at an integer factor keeps
+// every source pixel's weight, so nothing aliases; the fine filter then
+// gives the sharpness.
 func reduce(s *state) error {
-	k := int(s.shrinkRatio() / float64(s.shrunkOnLoad) / 2)
+	k := int(math.Round(s.shrinkRatio() / float64(s.shrunkOnLoad) / 2))
 	if k < 2 {
 		return nil
 	}
@@ -21,19 +23,11 @@ func reduce(s *state) error {
 }
 
 // boxReduce divides img's size by k (rounding up; edge boxes average what
-// they hold). YCbCr stays YCbCr (each plane is reduced); anything else
-// becomes premultiplied RGBA.
+// they hold). Grey stays grey; anything else becomes premultiplied RGBA
+// (YCbCr too: its chroma, at half the resolution, reduced apart from its
+// luma would let luma detail leak into colour).
 func boxReduce(img image.Image, k int) image.Image {
 	switch m := img.(type) {
-	case *image.YCbCr:
-		b := m.Bounds()
-		out := image.NewYCbCr(image.Rect(0, 0, ceilDiv(b.Dx(), k), ceilDiv(b.Dy(), k)), m.SubsampleRatio)
-		cw, chh := chromaSize(b.Dx(), b.Dy(), m.SubsampleRatio)
-		reducePlane(out.Y, out.YStride, m.Y[m.YOffset(b.Min.X, b.Min.Y):], m.YStride, b.Dx(), b.Dy(), 1, k, false)
-		co := m.COffset(b.Min.X, b.Min.Y)
-		reducePlane(out.Cb, out.CStride, m.Cb[co:], m.CStride, cw, chh, 1, k, false)
-		reducePlane(out.Cr, out.CStride, m.Cr[co:], m.CStride, cw, chh, 1, k, false)
-		return out
 	case *image.Gray:
 		b := m.Bounds()
 		out := image.NewGray(image.Rect(0, 0, ceilDiv(b.Dx(), k), ceilDiv(b.Dy(), k)))

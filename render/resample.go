@@ -110,6 +110,12 @@ var scratch = sync.Pool{New: func() any { return new([]byte) }}
 // stride sstride, sw x sh samples) into dst (stride dstride, dw x dh), the
 // source span being xs, ys.
 func resamplePlane(dst []byte, dstride, dw, dh int, src []byte, sstride, sw, sh, ch int, xs, ys [2]float64) {
+	resamplePlaneOpaque(dst, dstride, dw, dh, src, sstride, sw, sh, ch, xs, ys, false)
+}
+
+// resamplePlaneOpaque is resamplePlane; with opaque, a 4-channel source's
+// alpha is known to be 255 everywhere and is not filtered.
+func resamplePlaneOpaque(dst []byte, dstride, dw, dh int, src []byte, sstride, sw, sh, ch int, xs, ys [2]float64, opaque bool) {
 	hx := newAxisWeights(sw, xs[0], xs[1], dw)
 	vy := newAxisWeights(sh, ys[0], ys[1], dh)
 	lo, hi := vy.rowRange()
@@ -138,6 +144,22 @@ func resamplePlane(dst []byte, dstride, dw, dh int, src []byte, sstride, sw, sh,
 				out[x] = clampShift(a)
 			}
 		case 4:
+			if opaque {
+				for x := 0; x < dw; x++ {
+					w := hx.w[x*n : x*n+n]
+					s := row[4*hx.start[x] : 4*(hx.start[x]+n)]
+					var r, g, b int32
+					for k, wk := range w {
+						p := s[4*k : 4*k+3 : 4*k+3]
+						r += int32(p[0]) * wk
+						g += int32(p[1]) * wk
+						b += int32(p[2]) * wk
+					}
+					o := out[4*x : 4*x+4 : 4*x+4]
+					o[0], o[1], o[2], o[3] = clampShift(r), clampShift(g), clampShift(b), 255
+				}
+				continue
+			}
 			for x := 0; x < dw; x++ {
 				w := hx.w[x*n : x*n+n]
 				s := row[4*hx.start[x] : 4*(hx.start[x]+n)]
@@ -179,10 +201,10 @@ func resamplePlane(dst []byte, dstride, dw, dh int, src []byte, sstride, sw, sh,
 }
 
 // resampleInto scales the part span (x0, y0, x1, y1, in src's pixels,
-// fractions allowed) of src into dst's rectangle dr. YCbCr sources are
-// scaled plane by plane (chroma from its own resolution) and converted
-// at the output size; grey stays one channel until then; RGBA is scaled
-// premultiplied, opaque NRGBA as it is, anything else converted first.
+// fractions allowed) of src into dst's rectangle dr. Grey stays one
+// channel until the output; RGBA is scaled premultiplied, opaque NRGBA as
+// it is, anything else (YCbCr included, so that its chroma is upsampled
+// before it is filtered, as libvips does) converted to RGBA first.
 func resampleInto(dst *image.RGBA, dr image.Rectangle, src image.Image, span [4]float64) {
 	b := src.Bounds()
 	dw, dh := dr.Dx(), dr.Dy()
@@ -190,26 +212,6 @@ func resampleInto(dst *image.RGBA, dr image.Rectangle, src image.Image, span [4]
 	xs := [2]float64{span[0] - float64(b.Min.X), span[2] - span[0]}
 	ys := [2]float64{span[1] - float64(b.Min.Y), span[3] - span[1]}
 	switch m := src.(type) {
-	case *image.YCbCr:
-		cw, chh := chromaSize(b.Dx(), b.Dy(), m.SubsampleRatio)
-		fx, fy := float64(cw)/float64(b.Dx()), float64(chh)/float64(b.Dy())
-		planes := make([]byte, 3*dw*dh)
-		y, cb, cr := planes[:dw*dh], planes[dw*dh:2*dw*dh], planes[2*dw*dh:]
-		resamplePlane(y, dw, dw, dh, m.Y[m.YOffset(b.Min.X, b.Min.Y):], m.YStride, b.Dx(), b.Dy(), 1, xs, ys)
-		co := m.COffset(b.Min.X, b.Min.Y)
-		cxs, cys := [2]float64{xs[0] * fx, xs[1] * fx}, [2]float64{ys[0] * fy, ys[1] * fy}
-		resamplePlane(cb, dw, dw, dh, m.Cb[co:], m.CStride, cw, chh, 1, cxs, cys)
-		resamplePlane(cr, dw, dw, dh, m.Cr[co:], m.CStride, cw, chh, 1, cxs, cys)
-		for j := 0; j < dh; j++ {
-			row := out[j*dst.Stride : j*dst.Stride+4*dw]
-			for i := 0; i < dw; i++ {
-				k := j*dw + i
-				r, g, bl := ycbcrToRGB(y[k], cb[k], cr[k])
-				p := row[4*i : 4*i+4 : 4*i+4]
-				p[0], p[1], p[2], p[3] = r, g, bl, 255
-			}
-		}
-		return
 	case *image.Gray:
 		g := make([]byte, dw*dh)
 		resamplePlane(g, dw, dw, dh, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, b.Dx(), b.Dy(), 1, xs, ys)
@@ -224,12 +226,15 @@ func resampleInto(dst *image.RGBA, dr image.Rectangle, src image.Image, span [4]
 		return
 	case *image.NRGBA:
 		if opaqueNRGBA(m) {
-			resamplePlane(out, dst.Stride, dw, dh, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, b.Dx(), b.Dy(), 4, xs, ys)
+			resamplePlaneOpaque(out, dst.Stride, dw, dh, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, b.Dx(), b.Dy(), 4, xs, ys, true)
 			return
 		}
 	case *image.RGBA:
-		resamplePlane(out, dst.Stride, dw, dh, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, b.Dx(), b.Dy(), 4, xs, ys)
-		premultipliedClamp(dst, dr)
+		op := opaque(m)
+		resamplePlaneOpaque(out, dst.Stride, dw, dh, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, b.Dx(), b.Dy(), 4, xs, ys, op)
+		if !op {
+			premultipliedClamp(dst, dr)
+		}
 		return
 	}
 	rgba := asRGBA(src)

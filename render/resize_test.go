@@ -152,13 +152,17 @@ func TestBoxReduce(t *testing.T) {
 	if got := nrgbaAt(r, 1, 0); got != (color.NRGBA{20, 30, 40, 255}) {
 		t.Errorf("edge box %v, want the mean of the two pixels it holds", got)
 	}
+	// YCbCr is reduced in RGB (its chroma upsampled first).
 	y := image.NewYCbCr(image.Rect(0, 0, 4, 4), image.YCbCrSubsampleRatio420)
 	for i := range y.Y {
 		y.Y[i] = uint8(i * 10)
 	}
-	ry := boxReduce(y, 2).(*image.YCbCr)
-	if ry.Bounds().Dx() != 2 || ry.Y[0] != (0+10+40+50)/4 {
-		t.Errorf("YCbCr reduced to %v, first luma %d", ry.Bounds(), ry.Y[0])
+	for i := range y.Cb {
+		y.Cb[i], y.Cr[i] = 128, 128 // grey
+	}
+	ry := boxReduce(y, 2).(*image.RGBA)
+	if ry.Bounds().Dx() != 2 || ry.Pix[0] != (0+10+40+50)/4 || ry.Pix[1] != ry.Pix[0] {
+		t.Errorf("YCbCr reduced to %v, first pixel %v", ry.Bounds(), ry.Pix[:4])
 	}
 }
 

@@ -28,6 +28,8 @@ DEBIAN_PACKAGES=(
 	libavif-bin            # avifdec: AVIF decoder
 	libavif-dev            # system libavif for the render fast path
 	libjpeg-turbo-progs    # djpeg: JPEG decoder
+	libturbojpeg0          # the JPEG fast path (shrink-on-load), loaded at run time
+	libdeflate0            # the PNG fast path (inflate), loaded at run time
 	chromium               # the gallery's browser tests (driven by playwright-core)
 	prometheus             # promtool check metrics
 	nginx                  # delivery benchmark anchor

@@ -191,7 +191,10 @@ func listQuery(f imaged.ImageFilter, pageSize int) (countSQL, pageSQL string, co
 		// the query, instead of a walk of the owner's images in order that
 		// probes the index for each (fast for common words, a scan of every
 		// image for rare ones).
-		from = `images_search CROSS JOIN images ON images.rowid = images_search.rowid AND images.id = images_search.id`
+		// The join is on rowid alone: reading images_search.id too would
+		// double the cost of every match (a second lookup, in the FTS
+		// table's content); the owner is checked on the image itself.
+		from = `images_search CROSS JOIN images ON images.rowid = images_search.rowid`
 		where = append(where, "images_search MATCH ?")
 		args = append(args, ftsPhrase(f.Search))
 	default:

@@ -198,7 +198,8 @@ func (s *Service) Sign(ctx context.Context, owner, id string, spec Spec, expires
 	}
 	t := Transform{Spec: spec}
 	if expiresIn > 0 {
-		t.Expires = s.cfg.Now().Add(expiresIn).Truncate(time.Second)
+		// Whole seconds, rounded up: never sooner than asked.
+		t.Expires = s.cfg.Now().Add(expiresIn + time.Second - 1).Truncate(time.Second)
 	}
 	path := img.BlobKey + "/" + t.String()
 	out := &Signed{Path: path + "/" + s.cfg.Signer.Sign(path), MediaType: opt.MediaType(), Expires: t.Expires}

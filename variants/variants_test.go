@@ -288,3 +288,17 @@ func TestSecondReplicaKeepsTheStoredVariant(t *testing.T) {
 		t.Error("replica b replaced the stored variant")
 	}
 }
+
+// Expiry is in whole seconds, rounded up: a URL never expires sooner than
+// asked.
+func TestExpiryIsNeverSooner(t *testing.T) {
+	f := newFixture(t, nil)
+	f.now = time.Unix(1_800_000_000, 900_000_000)
+	s, err := f.svc.Sign(context.Background(), "alice", f.img.ID, variants.Spec{Width: 10}, time.Second, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Expires.Before(f.now.Add(time.Second)) || s.Expires.Nanosecond() != 0 {
+		t.Errorf("expiresIn 1s at %s expires at %s", f.now.Format(time.RFC3339Nano), s.Expires.Format(time.RFC3339Nano))
+	}
+}

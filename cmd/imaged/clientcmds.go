@@ -183,17 +183,32 @@ func listModels(ctx context.Context, e *env, cf clientFlags) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROVIDER\tMODEL\tASPECT RATIOS\tMAX N\tSEED\tNEGATIVE PROMPT")
+	fmt.Fprintln(tw, "PROVIDER\tMODEL\tASPECT RATIOS\tMAX N\tSEED\tNEGATIVE PROMPT\tEDIT")
 	for _, p := range ps {
 		name := p.Name
 		if p.Default {
 			name += " (default)"
 		}
 		for _, m := range p.Models {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, m.ID, strings.Join(m.AspectRatios, " "), m.MaxImages, yesNo(m.SupportsSeed), yesNo(m.SupportsNegativePrompt))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", name, m.ID, strings.Join(m.AspectRatios, " "), m.MaxImages, yesNo(m.SupportsSeed), yesNo(m.SupportsNegativePrompt), editSupport(m))
 		}
 	}
 	return tw.Flush()
+}
+
+// editSupport says what an edit with model m may carry.
+func editSupport(m client.Model) string {
+	switch {
+	case !m.SupportsEdit:
+		return "no"
+	case m.SupportsMask && m.SupportsStrength:
+		return "mask, strength"
+	case m.SupportsMask:
+		return "mask"
+	case m.SupportsStrength:
+		return "strength"
+	}
+	return "yes"
 }
 
 func yesNo(b bool) string {
@@ -321,7 +336,7 @@ func listCmd(ctx context.Context, e *env, args []string) error {
 	fs := newCommandFlags("ls", e.stderr)
 	cf := addClientFlags(fs)
 	var o client.ListOptions
-	fs.StringVar(&o.Search, "search", "", "only images whose filename (or prompt, where the service searches prompts) contains this")
+	fs.StringVar(&o.Search, "search", "", "only images whose filename or prompt contains this (any case)")
 	fs.StringVar(&o.Source, "source", "", "only upload or generation")
 	fs.StringVar(&o.Sort, "sort", "desc", "desc (newest first) or asc")
 	limit := fs.Int("n", 20, "show at most this many")

@@ -174,10 +174,21 @@ try {
     check(await page.getByRole("img", { name: "a.png" }).count() === 0, "a.png is still in the grid");
     check((await page.locator("#count").textContent()).startsWith("3 images"), "count after delete");
 
-    // A reload keeps the sign-in (sessionStorage) and a.png stays gone.
-    await page.reload();
+    // A reload keeps the sign-in (sessionStorage) and a.png stays gone;
+    // each tile shows the service's thumb variant where the image object
+    // names one, else the original.
+    const [listing] = await Promise.all([
+      page.waitForResponse((r) => /\/api\/images\?/.test(r.url())),
+      page.reload(),
+    ]);
+    const served = (await listing.json()).data;
     await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 3);
     check(await page.getByRole("img", { name: "a.png" }).count() === 0, "a.png came back after a reload");
+    const shown = await page.locator("#grid img").evaluateAll((imgs) => imgs.map((i) => i.getAttribute("src")));
+    check(shown.every((src, i) => src === ((served[i].variants && served[i].variants.thumb) || served[i].url)),
+      "tiles do not show the images' thumb variant: " + shown);
+    figures.thumbVariants = served.filter((img) => img.variants && img.variants.thumb).length;
+    await page.waitForFunction(() => [...document.querySelectorAll("#grid img")].every((i) => i.complete && i.naturalWidth > 0));
 
     // Thumbnails: the image object's `variants.thumb` where it has one,
     // else the original (the listing is rewritten in flight to give the

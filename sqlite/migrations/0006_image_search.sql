@@ -5,11 +5,11 @@
 -- case-insensitive substring match (as the LIKE it replaces) that reads the
 -- posting lists of its trigrams, so its cost, total included, follows the
 -- number of matches and not the number of the owner's images. Its rowid is
--- the image's rowid; id is kept beside it so that a search checks both
--- (VACUUM may renumber the rowids of a table without an INTEGER PRIMARY
--- KEY: imaged never runs it; after one, rebuild this table with the INSERT
--- below). Triggers keep it in the transaction of every statement that
--- writes images, whatever runs it.
+-- the image's rowid, which searches join on; id is kept beside it for
+-- checks by hand (VACUUM may renumber the rowids of a table without an
+-- INTEGER PRIMARY KEY: imaged never runs it; after one, rebuild this table
+-- with the INSERT below). Triggers keep it in the transaction of every
+-- statement that writes images, whatever runs it.
 
 CREATE VIRTUAL TABLE images_search USING fts5(
 	id UNINDEXED,

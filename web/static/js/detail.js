@@ -23,7 +23,9 @@ export function openDetail(img, from) {
   current = img;
   returnFocus = from || null;
   const big = $("detail-img");
-  big.src = img.url;
+  // The large variant where the service makes one (never upscaled, so at
+  // most the original's size), else the original itself.
+  big.src = (img.variants && img.variants.large) || img.url;
   big.alt = altText(img);
   big.width = img.width || 0;
   big.height = img.height || 0;
