@@ -103,9 +103,12 @@
 //	                 provenance, search (search.go: a search's cost at 100k
 //	                 and 1M images, in process), validation (validation.go: upload
 //	                 validation throughput against io.Copy, in process),
-//	                 delivery (delivery.go; needs wrk and nginx) or render
-//	                 (render.go; needs wrk); the last two run only when
-//	                 asked
+//	                 delivery (delivery.go; needs wrk and nginx), render
+//	                 (render.go; needs wrk), webhooks (webhooks.go: webhook
+//	                 delivery throughput, in process) or sse (sse.go: 1,000
+//	                 event streams held open, imaged's memory and CPU against
+//	                 a bare net/http server's); delivery and render run only
+//	                 when asked
 //	-search-cache DIR   keep the search benchmark's seeded SQLite files in DIR
 //	                 and reuse them (seeding a million images takes minutes)
 //	-delivery-rounds N  wrk rounds per file in the delivery benchmark (2)
@@ -237,7 +240,7 @@ func main() {
 	flag.IntVar(&o.deep, "deep", 1000000, "position of the deep page of the PostgreSQL listing")
 	flag.StringVar(&o.dbURL, "database-url", os.Getenv("IMAGED_BENCH_DATABASE_URL"),
 		"also measure imaged on this PostgreSQL database (`postgres://...`; default $IMAGED_BENCH_DATABASE_URL)")
-	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), search (search cost at 100k and 1M images, in process; PostgreSQL too with -database-url), validation (upload validation throughput, in process), delivery or render (these two run only when asked; they need wrk, delivery nginx too)")
+	flag.StringVar(&o.only, "only", "", "run one benchmark only: get, list, gen, upload, provenance (marking cost, in process), search (search cost at 100k and 1M images, in process; PostgreSQL too with -database-url), validation (upload validation throughput, in process), delivery or render (these two run only when asked; they need wrk, delivery nginx too), webhooks (webhook delivery throughput, in process), sse (1,000 event streams held open)")
 	flag.StringVar(&o.imgproxy, "imgproxy", os.Getenv("IMGPROXY_BIN"), "the imgproxy `binary` of the render benchmark's anchor (default $IMGPROXY_BIN; the benchmark never builds it)")
 	flag.BoolVar(&o.renderMem, "render-mem", false, "render benchmark: also the peak RSS under 64 concurrent renders")
 	flag.IntVar(&o.renderSoak, "render-soak", 0, "render benchmark: also `N` renders in a row on the fast path, RSS after each tenth")
@@ -272,10 +275,10 @@ func main() {
 func (o *options) check() error {
 	switch o.only {
 	case "":
-	case "get", "list", "gen", "upload", "provenance", "search", "validation", "delivery", "render":
+	case "get", "list", "gen", "upload", "provenance", "search", "validation", "delivery", "render", "webhooks", "sse":
 		o.list = o.list || o.only == "list"
 	default:
-		return fmt.Errorf("-only must be get, list, gen, upload, provenance, search, validation, delivery or render, got %q", o.only)
+		return fmt.Errorf("-only must be get, list, gen, upload, provenance, search, validation, delivery, render, webhooks or sse, got %q", o.only)
 	}
 	if o.renderSoak < 0 {
 		return fmt.Errorf("-render-soak must not be negative")
@@ -358,6 +361,8 @@ func run(ctx context.Context, o options) (err error) {
 		return measureValidation(ctx, os.Stdout)
 	case "search":
 		return measureSearch(ctx, os.Stdout, o.dbURL, o.searchCache)
+	case "webhooks":
+		return measureWebhooks(ctx, os.Stdout)
 	}
 	b := &bench{o: o, tokens: map[string]string{}, report: os.Stdout}
 	if b.root, err = moduleRoot(ctx); err != nil {
@@ -380,6 +385,9 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if o.only == "render" {
 		return b.measureRender(ctx)
+	}
+	if o.only == "sse" {
+		return b.measureSSE(ctx)
 	}
 
 	shared := "imaged and the load generator"

@@ -14,6 +14,12 @@
 //
 //	baseline -addr 127.0.0.1:PORT -dir DIR
 //
+// With -sse it answers every request with a Server-Sent Events stream that
+// holds one event and then stays open, a comment every 15 seconds, until the
+// client goes away: the floor of the event streams benchmark.
+//
+//	baseline -addr 127.0.0.1:PORT -sse
+//
 // It serves until SIGINT or SIGTERM.
 package main
 
@@ -40,6 +46,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
 	size := flag.Int("size", 512, "bytes in the body of every answer (at least 16)")
 	dir := flag.String("dir", "", "serve the files under this directory instead of a constant body")
+	sse := flag.Bool("sse", false, "answer every request with an event stream held open")
 	flag.Parse()
 	if *size < 16 {
 		fmt.Fprintln(os.Stderr, "baseline: -size must be at least 16")
@@ -50,6 +57,9 @@ func main() {
 	h := constant(body(*size))
 	if *dir != "" {
 		h = files(*dir)
+	}
+	if *sse {
+		h = stream()
 	}
 	if err := serve(ctx, *addr, h); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
@@ -74,6 +84,32 @@ func constant(b []byte) http.Handler {
 		w.Header().Set("Content-Length", length)
 		w.WriteHeader(http.StatusOK)
 		w.Write(b)
+	})
+}
+
+// stream answers an event stream: one event like imaged's first, then
+// silence (a comment each 15s) until the client leaves.
+func stream() http.Handler {
+	first := []byte("retry: 2000\n\nid: 1\nevent: queued\ndata: {\"jobId\":\"01a23802-caaf-7a90-be09-68c84b1968ec\",\"status\":\"queued\",\"attempt\":0,\"createdAt\":\"2026-12-02T18:00:00Z\"}\n\n")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{})
+		w.Write(first)
+		rc.Flush()
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-t.C:
+				w.Write([]byte(": keep-alive\n\n"))
+				rc.Flush()
+			}
+		}
 	})
 }
 
