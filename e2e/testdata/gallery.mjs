@@ -163,7 +163,7 @@ try {
     await page.screenshot({ path: path.join(shots, "detail-1280.png") });
     await page.keyboard.press("Escape");
 
-    await grid.getByRole("img", { name: "a.png" }).click();
+    await grid.getByRole("img", { name: "a.png", exact: true }).click();
     await detail.getByRole("heading", { name: "a.png" }).waitFor();
     await detail.getByText("image/png").waitFor();
     await detail.getByRole("button", { name: "Delete" }).click();
@@ -171,7 +171,7 @@ try {
     await confirm.getByRole("button", { name: "Delete" }).click();
     await confirm.waitFor({ state: "hidden" });
     await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 3);
-    check(await page.getByRole("img", { name: "a.png" }).count() === 0, "a.png is still in the grid");
+    check(await page.getByRole("img", { name: "a.png", exact: true }).count() === 0, "a.png is still in the grid");
     check((await page.locator("#count").textContent()).startsWith("3 images"), "count after delete");
 
     // A reload keeps the sign-in (sessionStorage) and a.png stays gone;
@@ -183,7 +183,7 @@ try {
     ]);
     const served = (await listing.json()).data;
     await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 3);
-    check(await page.getByRole("img", { name: "a.png" }).count() === 0, "a.png came back after a reload");
+    check(await page.getByRole("img", { name: "a.png", exact: true }).count() === 0, "a.png came back after a reload");
     const shown = await page.locator("#grid img").evaluateAll((imgs) => imgs.map((i) => i.getAttribute("src")));
     check(shown.every((src, i) => src === ((served[i].variants && served[i].variants.thumb) || served[i].url)),
       "tiles do not show the images' thumb variant: " + shown);
