@@ -167,10 +167,25 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 			imageColumns, strings.Join(where, " AND "), dir, dir, f.PageSize+1, offset)
 	}
 
+	total, imgs, err := countAndList(ctx, db, countSQL, countArgs, listSQL, args, scanImageRow)
+	if err != nil {
+		return nil, err
+	}
+	out := &imaged.ImagePage{Images: []*imaged.Image{}, TotalItems: total}
+	if len(imgs) > f.PageSize {
+		imgs = imgs[:f.PageSize]
+		last := imgs[len(imgs)-1]
+		out.Next = &imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	out.Images = append(out.Images, imgs...)
+	return out, nil
+}
+
+// countAndList runs a count and a page query on one snapshot, so that they
+// agree, in one round trip.
+func countAndList[T any](ctx context.Context, db *DB, countSQL string, countArgs []any, listSQL string, args []any, scan pgx.RowToFunc[T]) (int64, []T, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	// The count and the page read one snapshot, so they agree, in one
-	// round trip.
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
 	b.Queue(countSQL, countArgs...)
@@ -178,35 +193,28 @@ func (db *DB) ListImages(ctx context.Context, f imaged.ImageFilter) (*imaged.Ima
 	b.Queue(`COMMIT`)
 	res := db.pool.SendBatch(ctx, b)
 	defer res.Close()
-
-	out := &imaged.ImagePage{Images: []*imaged.Image{}}
 	if _, err := res.Exec(); err != nil {
-		return nil, wrap(err)
+		return 0, nil, wrap(err)
 	}
-	if err := res.QueryRow().Scan(&out.TotalItems); err != nil {
-		return nil, wrap(err)
+	var total int64
+	if err := res.QueryRow().Scan(&total); err != nil {
+		return 0, nil, wrap(err)
 	}
 	rows, err := res.Query()
 	if err != nil {
-		return nil, wrap(err)
+		return 0, nil, wrap(err)
 	}
-	imgs, err := pgx.CollectRows(rows, scanImageRow)
+	items, err := pgx.CollectRows(rows, scan)
 	if err != nil {
-		return nil, wrap(err)
+		return 0, nil, wrap(err)
 	}
-	if len(imgs) > f.PageSize {
-		imgs = imgs[:f.PageSize]
-		last := imgs[len(imgs)-1]
-		out.Next = &imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
-	}
-	out.Images = imgs
 	if _, err := res.Exec(); err != nil {
-		return nil, wrap(err)
+		return 0, nil, wrap(err)
 	}
 	if err := res.Close(); err != nil {
-		return nil, wrap(err)
+		return 0, nil, wrap(err)
 	}
-	return out, nil
+	return total, items, nil
 }
 
 // escapeLike makes s match itself literally in a LIKE pattern with ESCAPE '\'.

@@ -295,43 +295,18 @@ func (db *DB) ListJobs(ctx context.Context, f imaged.JobFilter) (*imaged.JobPage
 	}
 	// One more than a page tells whether another page follows.
 	listSQL := fmt.Sprintf(`SELECT %s FROM jobs%s ORDER BY created_at DESC, id DESC LIMIT %d`, jobColumns, where, limit+1)
-	ctx, cancel := db.bound(ctx)
-	defer cancel()
-	// The count and the page read one snapshot, in one round trip.
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
-	b.Queue(countSQL, countArgs...)
-	b.Queue(listSQL, args...)
-	b.Queue(`COMMIT`)
-	res := db.pool.SendBatch(ctx, b)
-	defer res.Close()
-	page := &imaged.JobPage{Jobs: []*imaged.Job{}}
-	if _, err := res.Exec(); err != nil {
-		return nil, wrap(err)
-	}
-	if err := res.QueryRow().Scan(&page.TotalItems); err != nil {
-		return nil, wrap(err)
-	}
-	rows, err := res.Query()
+	total, jobs, err := countAndList(ctx, db, countSQL, countArgs, listSQL, args,
+		func(r pgx.CollectableRow) (*imaged.Job, error) { return scanJob(r) })
 	if err != nil {
-		return nil, wrap(err)
+		return nil, err
 	}
-	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*imaged.Job, error) { return scanJob(r) })
-	if err != nil {
-		return nil, wrap(err)
-	}
+	page := &imaged.JobPage{Jobs: []*imaged.Job{}, TotalItems: total}
 	if len(jobs) > limit {
 		jobs = jobs[:limit]
 		last := jobs[limit-1]
 		page.Next = &imaged.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
 	page.Jobs = append(page.Jobs, jobs...)
-	if _, err := res.Exec(); err != nil {
-		return nil, wrap(err)
-	}
-	if err := res.Close(); err != nil {
-		return nil, wrap(err)
-	}
 	return page, nil
 }
 
