@@ -50,20 +50,9 @@ func (g *Generator) Edit(ctx context.Context, req imaged.EditRequest) ([]imaged.
 	if req.Mask == nil {
 		return nil, imaged.Errorf(imaged.EInvalidPrompt, "Stability edits need a mask saying what to repaint")
 	}
-	images := make([]imaged.GeneratedImage, 0, n)
-	for i := range n {
-		var seed *int64
-		if req.Seed != nil && *req.Seed != 0 {
-			s := *req.Seed + int64(i)
-			seed = &s
-		}
-		img, err := g.inpaint(ctx, req, filename, seed)
-		if err != nil {
-			return nil, err
-		}
-		images = append(images, img)
-	}
-	return images, nil
+	return eachImage(n, req.Seed, func(seed *int64) (imaged.GeneratedImage, error) {
+		return g.inpaint(ctx, req, filename, seed)
+	})
 }
 
 func (g *Generator) inpaint(ctx context.Context, req imaged.EditRequest, filename string, seed *int64) (imaged.GeneratedImage, error) {

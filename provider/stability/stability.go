@@ -159,14 +159,22 @@ func (g *Generator) Generate(ctx context.Context, req imaged.GenerateRequest) ([
 	if err != nil {
 		return nil, err
 	}
+	return eachImage(n, req.Seed, func(seed *int64) (imaged.GeneratedImage, error) {
+		return g.generateOne(ctx, m, req, seed)
+	})
+}
+
+// eachImage makes n images one request each, the i-th with seed+i when a
+// seed other than 0 (random) was asked for.
+func eachImage(n int, seed *int64, one func(seed *int64) (imaged.GeneratedImage, error)) ([]imaged.GeneratedImage, error) {
 	images := make([]imaged.GeneratedImage, 0, n)
 	for i := range n {
-		var seed *int64
-		if req.Seed != nil && *req.Seed != 0 {
-			s := *req.Seed + int64(i)
-			seed = &s
+		var s *int64
+		if seed != nil && *seed != 0 {
+			v := *seed + int64(i)
+			s = &v
 		}
-		img, err := g.generateOne(ctx, m, req, seed)
+		img, err := one(s)
 		if err != nil {
 			return nil, err
 		}
