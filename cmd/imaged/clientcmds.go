@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -463,8 +465,8 @@ func getCmd(ctx context.Context, e *env, args []string) error {
 	if img.Seed != nil {
 		row("seed", fmt.Sprint(*img.Seed))
 	}
-	for name, v := range img.Variants {
-		row("variant "+name, v.URL)
+	for _, name := range slices.Sorted(maps.Keys(img.Variants)) {
+		row("variant "+name, img.Variants[name].URL)
 	}
 	if len(img.Provenance) > 0 && string(img.Provenance) != "null" {
 		row("provenance", string(img.Provenance))
