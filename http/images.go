@@ -57,7 +57,7 @@ type imageJSON struct {
 	ThemeDescription string   `json:"themeDescription,omitempty"`
 
 	// Variants maps each preset's name to the URL of the image in it.
-	Variants map[string]string `json:"variants,omitempty"`
+	Variants *presetLinks `json:"variants,omitempty"`
 }
 
 func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
@@ -122,7 +122,8 @@ func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeData(w, http.StatusOK, "OK", s.imageJSON(r, img))
+	j := s.imageJSON(r, img)
+	writeImages(w, http.StatusOK, "OK", &j, nil, nil)
 }
 
 func (s *Server) handleDeleteImage(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +173,7 @@ func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
 		c := s.encodeCursor(owner, page.Next)
 		p.NextCursor = &c
 	}
-	writeJSON(w, http.StatusOK, successBody{Success: true, Code: http.StatusOK, Message: "OK", Data: data, Pagination: p})
+	writeImages(w, http.StatusOK, "OK", nil, data, p)
 }
 
 // parseListQuery reads page, pageSize, sort, search, source and cursor. A

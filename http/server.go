@@ -82,6 +82,7 @@ type Server struct {
 	streams      context.Context
 	closeStreams context.CancelFunc
 	variants     *variants.Service
+	presetNames  []string // sorted; the keys of every image's variants object
 	mux          *http.ServeMux
 	handler      http.Handler
 }
@@ -89,21 +90,22 @@ type Server struct {
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
 	s := &Server{
-		images:     cfg.Images,
-		auth:       cfg.Auth,
-		log:        cfg.Logger,
-		baseURL:    strings.TrimRight(cfg.BaseURL, "/"),
-		cdnBaseURL: strings.TrimRight(cfg.CDNBaseURL, "/"),
-		maxFiles:   cfg.MaxFiles,
-		bodyIdle:   cfg.BodyIdleTimeout,
-		cursorKey:  cfg.CursorKey,
-		tel:        cfg.Telemetry,
-		ready:      cfg.Ready,
-		gen:        cfg.Generation,
-		idem:       cfg.Idempotency,
-		hooks:      cfg.Webhooks,
-		variants:   cfg.Variants,
-		mux:        http.NewServeMux(),
+		images:      cfg.Images,
+		auth:        cfg.Auth,
+		log:         cfg.Logger,
+		baseURL:     strings.TrimRight(cfg.BaseURL, "/"),
+		cdnBaseURL:  strings.TrimRight(cfg.CDNBaseURL, "/"),
+		maxFiles:    cfg.MaxFiles,
+		bodyIdle:    cfg.BodyIdleTimeout,
+		cursorKey:   cfg.CursorKey,
+		tel:         cfg.Telemetry,
+		ready:       cfg.Ready,
+		gen:         cfg.Generation,
+		idem:        cfg.Idempotency,
+		hooks:       cfg.Webhooks,
+		variants:    cfg.Variants,
+		presetNames: sortedPresetNames(cfg.Variants),
+		mux:         http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -8,21 +8,56 @@ import (
 	"time"
 
 	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/jsonappend"
 	"github.com/imaged/imaged/variants"
 )
 
-// presetURLs maps each preset to its URL for the image stored under key
-// (nil without variants).
-func (s *Server) presetURLs(r *http.Request, key string) map[string]string {
-	if s.variants == nil {
+// presetURLs is each preset's URL for the image stored under key (nil
+// without variants).
+func (s *Server) presetURLs(r *http.Request, key string) *presetLinks {
+	if len(s.presetNames) == 0 {
 		return nil
 	}
-	base := s.cdnBase(r) + "/" + key + "/"
-	m := make(map[string]string, len(s.variants.Presets()))
-	for _, p := range s.variants.Presets() {
-		m[p.Name] = base + p.Name
+	return &presetLinks{base: s.cdnBase(r) + "/" + key + "/", names: s.presetNames}
+}
+
+// presetLinks is the variants object of an image: each preset's name mapped
+// to base+name. It is written without building the map (appendImage), and
+// as the map would be through encoding/json.
+type presetLinks struct {
+	base  string
+	names []string // sorted, as encoding/json orders a map's keys
+}
+
+func (l *presetLinks) MarshalJSON() ([]byte, error) {
+	return appendPresetLinks(nil, l), nil
+}
+
+func appendPresetLinks(b []byte, l *presetLinks) []byte {
+	b = append(b, '{')
+	for i, name := range l.names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonappend.String(b, name)
+		b = append(b, ':')
+		b = jsonappend.String(b, l.base+name)
 	}
-	return m
+	return append(b, '}')
+}
+
+// sortedPresetNames is the names of the presets of v in order, nil without
+// variants.
+func sortedPresetNames(v *variants.Service) []string {
+	if v == nil {
+		return nil
+	}
+	var names []string
+	for _, p := range v.Presets() {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // presetJSON is one preset of GET /api/variants.

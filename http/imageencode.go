@@ -1,0 +1,198 @@
+package http
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/imaged/imaged/jsonappend"
+)
+
+// The image object is the answer served most often (GET /api/images/{id},
+// listings), so its envelope is written by hand with jsonappend rather than
+// by encoding/json's reflection: the same bytes (TestImageEncodingMatches
+// compares both), about a fifth of the CPU of a GET less.
+
+// imageBuffers recycles the buffers image answers are written into.
+var imageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// writeImages answers the success envelope around one image object (one is
+// set) or a page of them (page and p are set).
+func writeImages(w http.ResponseWriter, status int, message string, one *imageJSON, page []imageJSON, p *pagination) {
+	buf := imageBuffers.Get().(*[]byte)
+	b := appendEnvelope((*buf)[:0], status, message, one, page, p)
+	defer func() {
+		if cap(b) <= maxPooledJSON {
+			*buf = b
+			imageBuffers.Put(buf)
+		}
+	}()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// appendEnvelope appends what encoding/json writes for successBody (and the
+// newline of json.Encoder) around one image or a page of images.
+func appendEnvelope(b []byte, status int, message string, one *imageJSON, page []imageJSON, p *pagination) []byte {
+	b = append(b, `{"success":true,"code":`...)
+	b = jsonappend.Int(b, int64(status))
+	b = append(b, `,"message":`...)
+	b = jsonappend.String(b, message)
+	b = append(b, `,"data":`...)
+	if one != nil {
+		b = appendImage(b, one)
+	} else if page == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range page {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendImage(b, &page[i])
+		}
+		b = append(b, ']')
+	}
+	if p != nil {
+		b = append(b, `,"pagination":{"currentPage":`...)
+		b = jsonappend.Int(b, int64(p.CurrentPage))
+		b = append(b, `,"pageSize":`...)
+		b = jsonappend.Int(b, int64(p.PageSize))
+		b = append(b, `,"totalItems":`...)
+		b = jsonappend.Int(b, p.TotalItems)
+		b = append(b, `,"totalPages":`...)
+		b = jsonappend.Int(b, p.TotalPages)
+		b = append(b, `,"nextCursor":`...)
+		if p.NextCursor == nil {
+			b = append(b, "null"...)
+		} else {
+			b = jsonappend.String(b, *p.NextCursor)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "}\n"...)
+}
+
+// appendImage appends what encoding/json writes for j: every field in
+// declaration order, omitempty ones only when set.
+func appendImage(b []byte, j *imageJSON) []byte {
+	b = append(b, `{"id":`...)
+	b = jsonappend.String(b, j.ID)
+	b = append(b, `,"originalFilename":`...)
+	b = jsonappend.String(b, j.OriginalFilename)
+	b = append(b, `,"url":`...)
+	b = jsonappend.String(b, j.URL)
+	b = append(b, `,"mediaType":`...)
+	b = jsonappend.String(b, j.MediaType)
+	b = append(b, `,"fileSize":`...)
+	b = jsonappend.Int(b, j.FileSize)
+	b = append(b, `,"createdAt":`...)
+	b = jsonappend.String(b, j.CreatedAt)
+	b = append(b, `,"updatedAt":`...)
+	b = jsonappend.String(b, j.UpdatedAt)
+	b = append(b, `,"width":`...)
+	b = jsonappend.Int(b, int64(j.Width))
+	b = append(b, `,"height":`...)
+	b = jsonappend.Int(b, int64(j.Height))
+	b = append(b, `,"sha256":`...)
+	b = jsonappend.String(b, j.SHA256)
+	b = append(b, `,"source":`...)
+	b = jsonappend.String(b, j.Source)
+	b = optString(b, "prompt", j.Prompt)
+	b = optString(b, "negativePrompt", j.NegativePrompt)
+	b = optString(b, "model", j.Model)
+	b = optString(b, "provider", j.Provider)
+	b = optString(b, "aspectRatio", j.AspectRatio)
+	if j.Seed != nil {
+		b = append(b, `,"seed":`...)
+		b = jsonappend.Int(b, *j.Seed)
+	}
+	b = optString(b, "revisedPrompt", j.RevisedPrompt)
+	if p := j.Provenance; p != nil {
+		b = append(b, `,"provenance":{`...)
+		if p.DigitalSourceType != "" {
+			b = append(b, `"digitalSourceType":`...)
+			b = jsonappend.String(b, p.DigitalSourceType)
+			b = append(b, ',')
+		}
+		b = append(b, `"c2pa":`...)
+		b = jsonappend.Bool(b, p.C2PA)
+		b = optString(b, "manifest", p.Manifest)
+		b = optString(b, "claimGenerator", p.ClaimGenerator)
+		b = optString(b, "ingredient", p.Ingredient)
+		b = append(b, '}')
+	}
+	b = optMap(b, "options", j.Options)
+	if j.Usage != nil {
+		b = optMarshal(b, "usage", j.Usage)
+	}
+	b = optString(b, "parentId", j.ParentID)
+	if j.Strength != nil {
+		b = optMarshal(b, "strength", j.Strength)
+	}
+	b = optString(b, "maskId", j.MaskID)
+	b = optString(b, "artStyle", j.ArtStyle)
+	b = optString(b, "artDescription", j.ArtDescription)
+	b = optString(b, "themeStyle", j.ThemeStyle)
+	b = optString(b, "themeDescription", j.ThemeDescription)
+	if j.Variants != nil {
+		b = append(b, `,"variants":`...)
+		b = appendPresetLinks(b, j.Variants)
+	}
+	return append(b, '}')
+}
+
+// optString appends ,"name":"v" unless v is empty (omitempty).
+func optString(b []byte, name, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return jsonappend.String(b, v)
+}
+
+// optMap appends a string map with its keys sorted, as encoding/json does,
+// unless it is empty (omitempty).
+func optMap(b []byte, name string, m map[string]string) []byte {
+	if len(m) == 0 {
+		return b
+	}
+	var stack [8]string
+	keys := stack[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, `":{`...)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonappend.String(b, k)
+		b = append(b, ':')
+		b = jsonappend.String(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// optMarshal appends a rarely set value (usage, strength: floats) through
+// encoding/json itself.
+func optMarshal(b []byte, name string, v any) []byte {
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return b // only a NaN or an infinity gets here; imaged never stores one
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return append(b, enc...)
+}
