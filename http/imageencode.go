@@ -18,6 +18,10 @@ import (
 // imageBuffers recycles the buffers image answers are written into.
 var imageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
+// jsonType is the Content-Type of JSON answers, shared (net/http only reads
+// it).
+var jsonType = []string{"application/json"}
+
 // writeImages answers the success envelope around one image object (one is
 // set) or a page of them (page and p are set).
 func writeImages(w http.ResponseWriter, status int, message string, one *imageJSON, page []imageJSON, p *pagination) {
@@ -30,8 +34,8 @@ func writeImages(w http.ResponseWriter, status int, message string, one *imageJS
 		}
 	}()
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h["Content-Type"] = jsonType
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	w.Write(b)
 }

@@ -121,15 +121,20 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestKey, &requestInfo{id: id, log: s.log})
+		w.Header()["X-Request-Id"] = []string{id}
+		// The context's request info and the recorder share one allocation.
+		st := &struct {
+			info requestInfo
+			rec  statusRecorder
+		}{info: requestInfo{id: id, log: s.log}, rec: statusRecorder{ResponseWriter: w}}
+		ctx := context.WithValue(r.Context(), requestKey, &st.info)
 		r = r.WithContext(ctx)
 		if r.Body != nil && r.Body != http.NoBody {
 			body := newClientBody(w, r, s.bodyIdle)
 			defer body.stop()
 			r.Body = body
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &st.rec
 		var body *clientBody
 		if cb, ok := r.Body.(*clientBody); ok {
 			body = cb
