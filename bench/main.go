@@ -120,6 +120,8 @@
 //	-skip-upload     skip the upload memory test
 //	-uploads N       concurrent uploads in the memory test (16)
 //	-gen-d DURATION  measured window of each generation run (5s)
+//	-image-cache N   run imaged with --image-cache N (default: imaged's own,
+//	                 65,536 images)
 //	-cpuprofile FILE write a CPU profile of imaged during its first load run
 //	                 (with -only delivery: its first wrk window)
 //	                 (the server is built with net/http/pprof on a private
@@ -222,6 +224,7 @@ type options struct {
 	uploads     int
 	genDur      time.Duration
 	cpuprofile  string
+	imageCache  string // imaged's --image-cache, "" for its default
 	keep        bool
 
 	deliveryRounds int
@@ -250,6 +253,7 @@ func main() {
 	flag.BoolVar(&o.skipUpload, "skip-upload", false, "skip the upload memory test")
 	flag.IntVar(&o.uploads, "uploads", 16, "concurrent uploads in the memory test")
 	flag.DurationVar(&o.genDur, "gen-d", 5*time.Second, "measured window of each run of the generation benchmark")
+	flag.StringVar(&o.imageCache, "image-cache", "", "run imaged with --image-cache `N` (images whose metadata it keeps in memory; default: imaged's own)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of imaged during its first load run to `file`")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, data, server logs)")
 	flag.Parse()
@@ -527,7 +531,11 @@ func (b *bench) startImaged(ctx context.Context, be *backend, logName string) (*
 		}
 		env = append(env, pprofEnv+"="+b.pprof)
 	}
-	return startChild(ctx, "imaged", b.imaged, []string{"serve", "--addr", addr, "--data-dir", b.dataDir},
+	args := []string{"serve", "--addr", addr, "--data-dir", b.dataDir}
+	if b.o.imageCache != "" {
+		args = append(args, "--image-cache", b.o.imageCache)
+	}
+	return startChild(ctx, "imaged", b.imaged, args,
 		env, addr, "/readyz", filepath.Join(b.work, logName))
 }
 
