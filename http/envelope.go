@@ -116,11 +116,20 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 		json.NewEncoder(buf).Encode(errorBody{Code: status, ErrorCode: string(imaged.EInternal),
 			Message: "Internal server error", Timestamp: formatTime(time.Now())})
 	}
+	writeJSONBytes(w, status, buf.Bytes())
+}
+
+// jsonType is the Content-Type of JSON answers, shared (net/http only reads
+// it).
+var jsonType = []string{"application/json"}
+
+// writeJSONBytes answers b, a JSON document, with status.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h["Content-Type"] = jsonType
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(b)
 }
 
 // writeError maps err to the envelope: application errors keep their code

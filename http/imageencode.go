@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/imaged/imaged/jsonappend"
@@ -13,14 +12,11 @@ import (
 // The image object is the answer served most often (GET /api/images/{id},
 // listings), so its envelope is written by hand with jsonappend rather than
 // by encoding/json's reflection: the same bytes (TestImageEncodingMatches
-// compares both), about a fifth of the CPU of a GET less.
+// compares both). Reflection over the image object was about a tenth of a
+// GET's CPU.
 
 // imageBuffers recycles the buffers image answers are written into.
 var imageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-// jsonType is the Content-Type of JSON answers, shared (net/http only reads
-// it).
-var jsonType = []string{"application/json"}
 
 // writeImages answers the success envelope around one image object (one is
 // set) or a page of them (page and p are set).
@@ -33,11 +29,7 @@ func writeImages(w http.ResponseWriter, status int, message string, one *imageJS
 			imageBuffers.Put(buf)
 		}
 	}()
-	h := w.Header()
-	h["Content-Type"] = jsonType
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	w.WriteHeader(status)
-	w.Write(b)
+	writeJSONBytes(w, status, b)
 }
 
 // appendEnvelope appends what encoding/json writes for successBody (and the
@@ -119,12 +111,8 @@ func appendImage(b []byte, j *imageJSON) []byte {
 	b = optString(b, "revisedPrompt", j.RevisedPrompt)
 	if p := j.Provenance; p != nil {
 		b = append(b, `,"provenance":{`...)
-		if p.DigitalSourceType != "" {
-			b = append(b, `"digitalSourceType":`...)
-			b = jsonappend.String(b, p.DigitalSourceType)
-			b = append(b, ',')
-		}
-		b = append(b, `"c2pa":`...)
+		b = optString(b, "digitalSourceType", p.DigitalSourceType)
+		b = jsonappend.Key(b, "c2pa")
 		b = jsonappend.Bool(b, p.C2PA)
 		b = optString(b, "manifest", p.Manifest)
 		b = optString(b, "claimGenerator", p.ClaimGenerator)
@@ -145,21 +133,17 @@ func appendImage(b []byte, j *imageJSON) []byte {
 	b = optString(b, "themeStyle", j.ThemeStyle)
 	b = optString(b, "themeDescription", j.ThemeDescription)
 	if j.Variants != nil {
-		b = append(b, `,"variants":`...)
-		b = appendPresetLinks(b, j.Variants)
+		b = appendPresetLinks(jsonappend.Key(b, "variants"), j.Variants)
 	}
 	return append(b, '}')
 }
 
-// optString appends ,"name":"v" unless v is empty (omitempty).
+// optString appends the member name: v unless v is empty (omitempty).
 func optString(b []byte, name, v string) []byte {
 	if v == "" {
 		return b
 	}
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return jsonappend.String(b, v)
+	return jsonappend.String(jsonappend.Key(b, name), v)
 }
 
 // optMap appends a string map with its keys sorted, as encoding/json does,
@@ -174,16 +158,9 @@ func optMap(b []byte, name string, m map[string]string) []byte {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, `":{`...)
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonappend.String(b, k)
-		b = append(b, ':')
-		b = jsonappend.String(b, m[k])
+	b = append(jsonappend.Key(b, name), '{')
+	for _, k := range keys {
+		b = jsonappend.String(jsonappend.Key(b, k), m[k])
 	}
 	return append(b, '}')
 }
@@ -195,8 +172,5 @@ func optMarshal(b []byte, name string, v any) []byte {
 	if err != nil {
 		return b // only a NaN or an infinity gets here; imaged never stores one
 	}
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return append(b, enc...)
+	return append(jsonappend.Key(b, name), enc...)
 }

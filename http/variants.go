@@ -35,13 +35,8 @@ func (l *presetLinks) MarshalJSON() ([]byte, error) {
 
 func appendPresetLinks(b []byte, l *presetLinks) []byte {
 	b = append(b, '{')
-	for i, name := range l.names {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonappend.String(b, name)
-		b = append(b, ':')
-		b = jsonappend.String(b, l.base+name)
+	for _, name := range l.names {
+		b = jsonappend.Concat(jsonappend.Key(b, name), l.base, name)
 	}
 	return append(b, '}')
 }

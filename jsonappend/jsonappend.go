@@ -20,6 +20,35 @@ const hex = "0123456789abcdef"
 // String appends s as a JSON string.
 func String(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	dst = escape(dst, s)
+	return append(dst, '"')
+}
+
+// Concat appends a+b as one JSON string, without making a+b.
+func Concat(dst []byte, a, b string) []byte {
+	if i := lastRuneStart(a); i >= 0 && !utf8.FullRuneInString(a[i:]) {
+		// a ends inside a UTF-8 sequence that b may complete.
+		return String(dst, a+b)
+	}
+	dst = append(dst, '"')
+	dst = escape(dst, a)
+	dst = escape(dst, b)
+	return append(dst, '"')
+}
+
+// lastRuneStart is the index of the last byte of s that starts a UTF-8
+// sequence, or -1.
+func lastRuneStart(s string) int {
+	for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// escape appends the contents of s as a JSON string holds them.
+func escape(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
@@ -66,8 +95,7 @@ func String(dst []byte, s string) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // Int appends n as a JSON number.

@@ -44,11 +44,35 @@ func TestNumbersAndKeys(t *testing.T) {
 	}
 }
 
+func TestConcatMatchesEncodingJSON(t *testing.T) {
+	for _, a := range hostile {
+		for _, b := range hostile {
+			checkConcat(t, a, b)
+		}
+	}
+	// A UTF-8 sequence split between the two halves is one rune.
+	checkConcat(t, "caf\xc3", "\xa9")
+	checkConcat(t, "\xf0\x9f", "\x98\x80!")
+}
+
 func FuzzString(f *testing.F) {
 	for _, s := range hostile {
-		f.Add(s)
+		f.Add(s, "")
 	}
-	f.Fuzz(checkString)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		checkString(t, a)
+		checkConcat(t, a, b)
+	})
+}
+
+func checkConcat(t *testing.T, a, b string) {
+	want, err := json.Marshal(a + b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Concat(nil, a, b); string(got) != string(want) {
+		t.Errorf("Concat(%q, %q) = %s, want %s", a, b, got, want)
+	}
 }
 
 func checkString(t *testing.T, s string) {
