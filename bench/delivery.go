@@ -5,7 +5,11 @@ package main
 //
 //  1. Starts imaged on the embedded default (SQLite, blobs in the data
 //     directory) and uploads two PNGs of random pixels, of about 100 KiB
-//     and 1 MiB, whose URLs (/cdn/{key}) are the originals measured.
+//     and 1 MiB, whose URLs (/cdn/{key}) are the originals measured, and
+//     a photo-like JPEG of 2048x2048 whose variant of the preset
+//     "delivery" (IMAGED_VARIANTS: a WebP of at most 1200x1200 at quality
+//     85, about 90 KiB) is fetched once, so that it is rendered and stored,
+//     then measured at its URL (/cdn/{key}/delivery) like the originals.
 //  2. Writes each answer's bytes into a directory that nginx (the Debian
 //     package, found on PATH) serves from a generated configuration on a
 //     loopback port, at the same path: sendfile on, two worker processes
@@ -45,6 +49,13 @@ import (
 	"time"
 )
 
+// The preset of the stored variant measured: a WebP of at most 1200x1200 at
+// quality 85, about 90 KiB from the photo-like source.
+const (
+	deliveryPreset     = "delivery"
+	deliveryPresetSpec = "1200x1200,fit=inside,format=webp,quality=85"
+)
+
 // deliveryFile is one URL measured: its path on both servers and its size.
 type deliveryFile struct {
 	name string // "original 100 KiB"
@@ -75,7 +86,9 @@ func (b *bench) measureDelivery(ctx context.Context, be *backend) error {
 		nginx = "/usr/sbin/nginx"
 	}
 
-	srv, err := b.startImaged(ctx, be, "imaged-delivery.log")
+	withPreset := *be
+	withPreset.env = append(append([]string(nil), be.env...), "IMAGED_VARIANTS="+deliveryPreset+"="+deliveryPresetSpec)
+	srv, err := b.startImaged(ctx, &withPreset, "imaged-delivery.log")
 	if err != nil {
 		return err
 	}
@@ -99,6 +112,31 @@ func (b *bench) measureDelivery(ctx context.Context, be *backend) error {
 		}
 		files = append(files, f)
 	}
+	// A stored variant: the "delivery" preset (deliveryPresetSpec) of a
+	// photo-like JPEG of 2048x2048, fetched once so that it is rendered and
+	// stored, then served from the blob store like an original.
+	photo := encodeJPEG(photoLike(2048, 2048, 5), 90)
+	id, err := uploadOne(ctx, srv.base, token, photo)
+	if err != nil {
+		return fmt.Errorf("delivery: upload: %w", err)
+	}
+	img, err := getImage(ctx, srv.base, token, id)
+	if err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	vu, ok := img.Variants[deliveryPreset]
+	if !ok {
+		return fmt.Errorf("delivery: the image has no %q variant: %v", deliveryPreset, img.Variants)
+	}
+	if _, err := deliveryTarget(ctx, "variant", vu); err != nil { // renders and stores it
+		return err
+	}
+	v, err := deliveryTarget(ctx, "variant", vu) // the stored bytes
+	if err != nil {
+		return err
+	}
+	v.name = fmt.Sprintf("variant %s WebP", sizeName(v.size))
+	files = append(files, v)
 
 	// nginx serves the same bytes at the same paths. Its workers run as
 	// another user when started as root: let them through the temporary
