@@ -36,6 +36,11 @@ type Blob interface {
 // Reading a local file does not fail half-way the way a network stream can,
 // so the HTTP layer serves such a blob without reading ahead, handing the
 // file to the kernel (sendfile).
+//
+// The file may be shared by every open blob of the same key (fsblob keeps
+// the files read last open): read it only at explicit offsets (ReadAt,
+// sendfile with an offset), never through its own position, and do not
+// close it; Close the blob.
 type LocalBlob interface {
 	Blob
 	LocalFile() *os.File

@@ -10,7 +10,9 @@
 // which Open removes.
 //
 // One process owns a directory: Open removes every temporary file, including
-// those of a Put in flight in another process sharing it.
+// those of a Put in flight in another process sharing it. The files of the
+// blobs read last stay open (Options.OpenFiles; see openFiles), so the
+// blobs the store opens share them: they are read at explicit offsets.
 package fsblob
 
 import (
@@ -36,14 +38,29 @@ const (
 
 // Store is a BlobStore in a local directory.
 type Store struct {
-	dir string
+	dir   string
+	files *openFiles
+}
+
+// Options tune a Store.
+type Options struct {
+	// OpenFiles is how many blob files stay open after their last reader
+	// is done, for the next: the most recently used, at most a quarter of
+	// the process's limit of open files. 0 keeps none.
+	OpenFiles int
 }
 
 var _ imaged.BlobStore = (*Store)(nil)
 
 // Open opens (creating it if needed) the blob directory dir and removes the
-// temporary files a crashed Put may have left.
+// temporary files a crashed Put may have left. It keeps DefaultOpenFiles
+// files open.
 func Open(dir string) (*Store, error) {
+	return OpenWith(dir, Options{OpenFiles: DefaultOpenFiles})
+}
+
+// OpenWith is Open with options.
+func OpenWith(dir string, o Options) (*Store, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("fsblob: %w", err)
@@ -58,7 +75,7 @@ func Open(dir string) (*Store, error) {
 	if err := os.Mkdir(tmp, dirMode); err != nil {
 		return nil, fmt.Errorf("fsblob: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	return &Store{dir: dir, files: newOpenFiles(min(o.OpenFiles, maxOpenFiles()))}, nil
 }
 
 // Dir returns the store's directory.
@@ -139,6 +156,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 		return 0, fmt.Errorf("fsblob: %w", err)
 	}
 	renamed = true
+	s.files.forget(key)
 	if err := syncDir(filepath.Dir(final)); err != nil {
 		// The blob is in place but its name may not survive a crash: take
 		// it back so that a failed Put leaves nothing.
@@ -181,7 +199,8 @@ func syncDir(dir string) error {
 	return err
 }
 
-// Open returns the blob as an open file.
+// Open returns the blob, read from its file, open already when it was read
+// lately.
 func (s *Store) Open(ctx context.Context, key string) (imaged.Blob, error) {
 	p, err := s.path(key)
 	if err != nil {
@@ -189,6 +208,10 @@ func (s *Store) Open(ctx context.Context, key string) (imaged.Blob, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	of, epoch := s.files.get(key)
+	if of != nil {
+		return newBlob(s.files, of), nil
 	}
 	f, err := openFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -205,21 +228,37 @@ func (s *Store) Open(ctx context.Context, key string) (imaged.Blob, error) {
 		f.Close()
 		return nil, fmt.Errorf("fsblob: %s is not a regular file", p)
 	}
-	return &blob{File: f, size: fi.Size()}, nil
+	return newBlob(s.files, s.files.keep(key, f, fi.Size(), epoch)), nil
 }
 
-// blob is an open blob file. Its size is the size it had when opened: a Put
-// over the same key replaces the file by rename, so an open blob keeps
-// reading the old bytes.
+// blob is one reader of a blob file, which it may share with others: it
+// reads at its own position with ReadAt. Its size is the size the file had
+// when opened: a Put over the same key replaces the file by rename, so an
+// open blob keeps reading the old bytes.
 type blob struct {
-	*os.File
-	size int64
+	*io.SectionReader
+	files  *openFiles
+	file   *sharedFile
+	closed bool
 }
 
-func (b *blob) Size() int64 { return b.size }
+func newBlob(files *openFiles, of *sharedFile) *blob {
+	return &blob{SectionReader: io.NewSectionReader(of.f, 0, of.size), files: files, file: of}
+}
 
-// LocalFile makes the blob an imaged.LocalBlob: served with sendfile.
-func (b *blob) LocalFile() *os.File { return b.File }
+// LocalFile makes the blob an imaged.LocalBlob: served with sendfile, at
+// explicit offsets.
+func (b *blob) LocalFile() *os.File { return b.file.f }
+
+// Close ends this reader; the file closes with its last one unless kept.
+func (b *blob) Close() error {
+	if b.closed {
+		return os.ErrClosed
+	}
+	b.closed = true
+	b.files.release(b.file)
+	return nil
+}
 
 // Stat describes the blob from its file.
 func (s *Store) Stat(ctx context.Context, key string) (imaged.BlobInfo, error) {
@@ -250,6 +289,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	err = os.Remove(p)
+	s.files.forget(key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {

@@ -5,3 +5,5 @@ package fsblob
 import "os"
 
 func openFile(path string) (*os.File, error) { return os.Open(path) }
+
+func maxOpenFiles() int { return DefaultOpenFiles }

@@ -24,3 +24,13 @@ func openFile(path string) (*os.File, error) {
 		return os.NewFile(uintptr(fd), path), nil
 	}
 }
+
+// maxOpenFiles is a quarter of the process's limit of open files (which
+// the Go runtime raises to the hard limit at start).
+func maxOpenFiles() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur == ^uint64(0) {
+		return DefaultOpenFiles
+	}
+	return int(min(l.Cur/4, 1<<20))
+}

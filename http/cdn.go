@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -99,11 +98,12 @@ func serveBlob(w http.ResponseWriter, r *http.Request, b imaged.Blob, d delivery
 	plain := r.Method == http.MethodGet && !conditional(r.Header)
 	var content io.ReadSeeker = b
 	if lb, ok := b.(imaged.LocalBlob); ok {
-		content = lb.LocalFile()
+		fa := &fileAt{f: lb.LocalFile(), size: b.Size()}
 		if plain {
-			sendFile(w, r, lb.LocalFile(), b.Size(), d.modTime)
+			sendFile(w, r, fa, d.modTime)
 			return
 		}
+		content = fa
 	} else if plain {
 		buf := prefetchBuffers.Get().(*[]byte)
 		defer prefetchBuffers.Put(buf)
@@ -128,10 +128,11 @@ func conditional(h http.Header) bool {
 	return false
 }
 
-// sendFile answers the whole of f, size bytes, as http.ServeContent would
-// for a plain GET: headers, then the file with sendfile, corked so that
-// the headers leave in the body's first segment.
-func sendFile(w http.ResponseWriter, r *http.Request, f *os.File, size int64, modTime time.Time) {
+// sendFile answers the whole of f as http.ServeContent would for a plain
+// GET: headers, then the file with sendfile, corked so that the headers
+// leave in the body's first segment.
+func sendFile(w http.ResponseWriter, r *http.Request, f *fileAt, modTime time.Time) {
+	size := f.size - f.pos
 	h := w.Header()
 	if !modTime.IsZero() {
 		h["Last-Modified"] = []string{modTime.UTC().Format(http.TimeFormat)}
@@ -186,20 +187,28 @@ func (p *prefetched) Read(buf []byte) (int, error) {
 }
 
 func (p *prefetched) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = p.pos + offset
-	case io.SeekEnd:
-		abs = p.rest.Size() + offset
-	default:
-		return 0, errors.New("seek: invalid whence")
-	}
-	if abs < 0 {
-		return 0, errors.New("seek: negative position")
+	abs, err := seekPosition(p.pos, p.rest.Size(), offset, whence)
+	if err != nil {
+		return 0, err
 	}
 	p.pos = abs
 	return abs, nil
+}
+
+// seekPosition is where a Seek(offset, whence) from pos goes in a reader
+// of size bytes.
+func seekPosition(pos, size, offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += pos
+	case io.SeekEnd:
+		offset += size
+	default:
+		return 0, errors.New("seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	return offset, nil
 }

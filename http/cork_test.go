@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -16,15 +18,7 @@ import (
 // headers written with MSG_MORE and the body with sendfile, and the next
 // answer on the same connection is not held back by it.
 func TestListenerSendsFileAnswers(t *testing.T) {
-	data := make([]byte, 300<<10)
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
-	path := filepath.Join(t.TempDir(), "blob")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path, data := randomFile(t, 300<<10, 1)
 	conns := make(chan *moreConn, 4)
 	hs := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := r.Context().Value(connKeyType{}).(*moreConn)
@@ -39,7 +33,7 @@ func TestListenerSendsFileAnswers(t *testing.T) {
 			return
 		}
 		defer f.Close()
-		sendFile(w, r, f, int64(len(data)), time.Time{})
+		sendFile(w, r, &fileAt{f: f, size: int64(len(data))}, time.Time{})
 	}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,4 +64,82 @@ func TestListenerSendsFileAnswers(t *testing.T) {
 			t.Fatalf("%s: the request's connection is not Listener's", p)
 		}
 	}
+}
+
+// Answers sharing one open file (fsblob keeps them open) send it at their
+// own offsets through Listener's sendfile, whole or in ranges, concurrently,
+// whatever the file's own position.
+func TestListenerSendsSharedFileAtOffsets(t *testing.T) {
+	path, data := randomFile(t, 200<<10, 2)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(12345, io.SeekStart); err != nil { // must not matter
+		t.Fatal(err)
+	}
+	hs := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fa := &fileAt{f: f, size: int64(len(data))}
+		if r.Header.Get("Range") == "" {
+			sendFile(w, r, fa, time.Time{})
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, fa)
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(Listener(ln))
+	defer hs.Close()
+	url := "http://" + ln.Addr().String() + "/"
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				req, _ := http.NewRequest("GET", url, nil)
+				want, status := data, 200
+				if (g+i)%2 == 1 {
+					from := (g*7919 + i*104729) % len(data)
+					to := min(from+(i+1)*5000, len(data)-1)
+					req.Header.Set("Range", "bytes="+strconv.Itoa(from)+"-"+strconv.Itoa(to))
+					want, status = data[from:to+1], 206
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != status || !bytes.Equal(body, want) {
+					t.Errorf("Range %q: %d, %d bytes (%v); want %d, %d bytes", req.Header.Get("Range"), resp.StatusCode, len(body), err, status, len(want))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if pos, _ := f.Seek(0, io.SeekCurrent); pos != 12345 {
+		t.Errorf("the shared file's position moved to %d", pos)
+	}
+}
+
+// randomFile writes size random bytes (from seed) to a file and returns its
+// path and bytes.
+func randomFile(t *testing.T, size int, seed uint64) (string, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
 }
