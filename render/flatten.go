@@ -1,6 +1,7 @@
 package render
 
 import (
+	"encoding/binary"
 	"image"
 	"image/color"
 )
@@ -40,11 +41,26 @@ func flatten(s *state) error {
 // opaque reports whether every pixel of m is fully opaque.
 func opaque(m *image.RGBA) bool {
 	for y := 0; y < m.Rect.Dy(); y++ {
-		row := m.Pix[y*m.Stride : y*m.Stride+4*m.Rect.Dx()]
-		for x := 3; x < len(row); x += 4 {
-			if row[x] != 255 {
-				return false
-			}
+		if !opaqueRow(m.Pix[y*m.Stride : y*m.Stride+4*m.Rect.Dx()]) {
+			return false
+		}
+	}
+	return true
+}
+
+// opaqueRow reports whether every alpha of a row of 4-byte pixels (alpha
+// last) is 255, two pixels a load.
+func opaqueRow(row []byte) bool {
+	const alphas = 0xff000000ff000000
+	i := 0
+	for ; i+8 <= len(row); i += 8 {
+		if binary.LittleEndian.Uint64(row[i:])&alphas != alphas {
+			return false
+		}
+	}
+	for i += 3; i < len(row); i += 4 {
+		if row[i] != 255 {
+			return false
 		}
 	}
 	return true

@@ -22,6 +22,7 @@ func BenchmarkRender(b *testing.B) {
 		{"png1024-webp256", png1024, Options{Width: 256, Height: 256, Format: WebP}},
 		{"png1024-jpeg256", png1024, Options{Width: 256, Height: 256, Format: JPEG}},
 		{"jpeg2048-webp512", jpg2048, Options{Width: 512, Height: 512, Format: WebP}},
+		{"jpeg2048-webp520", jpg2048, Options{Width: 520, Height: 520, Format: WebP}},
 		{"png1024-avif256", png1024, Options{Width: 256, Height: 256, Format: AVIF}},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -145,35 +145,10 @@ func resamplePlaneOpaque(dst []byte, dstride, dw, dh int, src []byte, sstride, s
 			}
 		case 4:
 			if opaque {
-				for x := 0; x < dw; x++ {
-					w := hx.w[x*n : x*n+n]
-					s := row[4*hx.start[x] : 4*(hx.start[x]+n)]
-					var r, g, b int32
-					for k, wk := range w {
-						p := s[4*k : 4*k+3 : 4*k+3]
-						r += int32(p[0]) * wk
-						g += int32(p[1]) * wk
-						b += int32(p[2]) * wk
-					}
-					o := out[4*x : 4*x+4 : 4*x+4]
-					o[0], o[1], o[2], o[3] = clampShift(r), clampShift(g), clampShift(b), 255
-				}
+				horizontalOpaque(out, row, hx)
 				continue
 			}
-			for x := 0; x < dw; x++ {
-				w := hx.w[x*n : x*n+n]
-				s := row[4*hx.start[x] : 4*(hx.start[x]+n)]
-				var r, g, b, al int32
-				for k, wk := range w {
-					p := s[4*k : 4*k+4 : 4*k+4]
-					r += int32(p[0]) * wk
-					g += int32(p[1]) * wk
-					b += int32(p[2]) * wk
-					al += int32(p[3]) * wk
-				}
-				o := out[4*x : 4*x+4 : 4*x+4]
-				o[0], o[1], o[2], o[3] = clampShift(r), clampShift(g), clampShift(b), clampShift(al)
-			}
+			horizontalRGBA(out, row, hx)
 		}
 	}
 
@@ -181,21 +156,115 @@ func resamplePlaneOpaque(dst []byte, dstride, dw, dh int, src []byte, sstride, s
 	n = vy.n
 	acc := make([]int32, rowLen)
 	for y := 0; y < dh; y++ {
-		clear(acc)
 		w := vy.w[y*n : y*n+n]
-		for k, wk := range w {
-			if wk == 0 {
-				continue
-			}
+		row := func(k int) []byte {
 			r := vy.start[y] + k - lo
-			m := mid[r*rowLen : (r+1)*rowLen]
-			for i, v := range m {
-				acc[i] += int32(v) * wk
-			}
+			return mid[r*rowLen : (r+1)*rowLen]
 		}
+		verticalTaps(acc, w, row)
 		out := dst[y*dstride : y*dstride+rowLen]
 		for i, a := range acc {
 			out[i] = clampShift(a)
+		}
+	}
+}
+
+// horizontalOpaque filters one row of opaque RGBA pixels into out, alpha
+// set to 255.
+func horizontalOpaque(out, row []byte, hx *axisWeights) {
+	n := hx.n
+	for x, st := range hx.start {
+		r, g, b := dot3(row[4*st:4*(st+n)], hx.w[x*n:x*n+n])
+		o := out[4*x : 4*x+4 : 4*x+4]
+		o[0], o[1], o[2], o[3] = clampShift(r), clampShift(g), clampShift(b), 255
+	}
+}
+
+// horizontalRGBA filters one row of RGBA pixels into out.
+func horizontalRGBA(out, row []byte, hx *axisWeights) {
+	n := hx.n
+	for x, st := range hx.start {
+		r, g, b, a := dot4(row[4*st:4*(st+n)], hx.w[x*n:x*n+n])
+		o := out[4*x : 4*x+4 : 4*x+4]
+		o[0], o[1], o[2], o[3] = clampShift(r), clampShift(g), clampShift(b), clampShift(a)
+	}
+}
+
+// dot4 is dot3 with alpha.
+//
+//go:noinline
+func dot4(s []byte, w []int32) (r, g, b, a int32) {
+	s = s[:4*len(w)]
+	for k, wk := range w {
+		p := s[4*k : 4*k+4 : 4*k+4]
+		r += int32(p[0]) * wk
+		g += int32(p[1]) * wk
+		b += int32(p[2]) * wk
+		a += int32(p[3]) * wk
+	}
+	return r, g, b, a
+}
+
+// dot3 is the weighted sum of the RGB of the pixels of s (RGBA, 4 bytes a
+// pixel, len(w) pixels). Not inlined: in a loop of its own its accumulators
+// stay in registers, where inlined into horizontalOpaque they were spilled
+// to the stack and each tap waited for their store and reload.
+//
+//go:noinline
+func dot3(s []byte, w []int32) (r, g, b int32) {
+	s = s[:4*len(w)]
+	for k, wk := range w {
+		p := s[4*k : 4*k+3 : 4*k+3]
+		r += int32(p[0]) * wk
+		g += int32(p[1]) * wk
+		b += int32(p[2]) * wk
+	}
+	return r, g, b
+}
+
+// verticalTaps sets acc to the sum over k of row(k) weighted by w[k],
+// four rows at a time: one pass over acc per four taps instead of one per
+// tap (the accumulators' loads and stores were most of the vertical pass).
+// Every row is len(acc) long.
+func verticalTaps(acc []int32, w []int32, row func(k int) []byte) {
+	n := len(acc)
+	k := 0
+	for ; k+4 <= len(w); k += 4 {
+		w0, w1, w2, w3 := w[k], w[k+1], w[k+2], w[k+3]
+		r0, r1, r2, r3 := row(k), row(k+1), row(k+2), row(k+3)
+		r0, r1, r2, r3 = r0[:n], r1[:n], r2[:n], r3[:n]
+		if k == 0 {
+			for i := range acc {
+				acc[i] = int32(r0[i])*w0 + int32(r1[i])*w1 + int32(r2[i])*w2 + int32(r3[i])*w3
+			}
+			continue
+		}
+		for i := range acc {
+			acc[i] += int32(r0[i])*w0 + int32(r1[i])*w1 + int32(r2[i])*w2 + int32(r3[i])*w3
+		}
+	}
+	if k == 0 {
+		clear(acc)
+	}
+	switch len(w) - k {
+	case 3:
+		w0, w1, w2 := w[k], w[k+1], w[k+2]
+		r0, r1, r2 := row(k), row(k+1), row(k+2)
+		r0, r1, r2 = r0[:n], r1[:n], r2[:n]
+		for i := range acc {
+			acc[i] += int32(r0[i])*w0 + int32(r1[i])*w1 + int32(r2[i])*w2
+		}
+	case 2:
+		w0, w1 := w[k], w[k+1]
+		r0, r1 := row(k), row(k+1)
+		r0, r1 = r0[:n], r1[:n]
+		for i := range acc {
+			acc[i] += int32(r0[i])*w0 + int32(r1[i])*w1
+		}
+	case 1:
+		w0, r0 := w[k], row(k)[:n]
+		for i := range acc {
+			acc[i] += int32(r0[i]) * w0
 		}
 	}
 }
@@ -259,11 +328,8 @@ func premultipliedClamp(m *image.RGBA, r image.Rectangle) {
 func opaqueNRGBA(m *image.NRGBA) bool {
 	b := m.Bounds()
 	for y := b.Min.Y; y < b.Max.Y; y++ {
-		row := m.Pix[m.PixOffset(b.Min.X, y) : m.PixOffset(b.Min.X, y)+4*b.Dx()]
-		for i := 3; i < len(row); i += 4 {
-			if row[i] != 255 {
-				return false
-			}
+		if !opaqueRow(m.Pix[m.PixOffset(b.Min.X, y) : m.PixOffset(b.Min.X, y)+4*b.Dx()]) {
+			return false
 		}
 	}
 	return true
