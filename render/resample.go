@@ -119,7 +119,13 @@ func resamplePlaneOpaque(dst []byte, dstride, dw, dh int, src []byte, sstride, s
 	hx := newAxisWeights(sw, xs[0], xs[1], dw)
 	vy := newAxisWeights(sh, ys[0], ys[1], dh)
 	lo, hi := vy.rowRange()
-	rowLen := dw * ch
+	// mid holds the horizontal pass's rows: RGB only for an opaque RGBA
+	// source, whose alpha needs no filtering.
+	midCh := ch
+	if ch == 4 && opaque {
+		midCh = 3
+	}
+	rowLen := dw * midCh
 	bp := scratch.Get().(*[]byte)
 	defer scratch.Put(bp)
 	if need := (hi - lo) * rowLen; cap(*bp) < need {
@@ -162,6 +168,14 @@ func resamplePlaneOpaque(dst []byte, dstride, dw, dh int, src []byte, sstride, s
 			return mid[r*rowLen : (r+1)*rowLen]
 		}
 		verticalTaps(acc, w, row)
+		if midCh == 3 {
+			out := dst[y*dstride : y*dstride+4*dw]
+			for x := 0; x < dw; x++ {
+				a, o := acc[3*x:3*x+3:3*x+3], out[4*x:4*x+4:4*x+4]
+				o[0], o[1], o[2], o[3] = clampShift(a[0]), clampShift(a[1]), clampShift(a[2]), 255
+			}
+			continue
+		}
 		out := dst[y*dstride : y*dstride+rowLen]
 		for i, a := range acc {
 			out[i] = clampShift(a)
@@ -169,14 +183,14 @@ func resamplePlaneOpaque(dst []byte, dstride, dw, dh int, src []byte, sstride, s
 	}
 }
 
-// horizontalOpaque filters one row of opaque RGBA pixels into out, alpha
-// set to 255.
+// horizontalOpaque filters one row of opaque RGBA pixels into out, RGB
+// only (3 bytes a pixel).
 func horizontalOpaque(out, row []byte, hx *axisWeights) {
 	n := hx.n
 	for x, st := range hx.start {
 		r, g, b := dot3(row[4*st:4*(st+n)], hx.w[x*n:x*n+n])
-		o := out[4*x : 4*x+4 : 4*x+4]
-		o[0], o[1], o[2], o[3] = clampShift(r), clampShift(g), clampShift(b), 255
+		o := out[3*x : 3*x+3 : 3*x+3]
+		o[0], o[1], o[2] = clampShift(r), clampShift(g), clampShift(b)
 	}
 }
 
