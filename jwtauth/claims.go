@@ -13,7 +13,9 @@ import (
 )
 
 // strictClaims are the registered claims, read more strictly than the JSON
-// decoder of jwt does by itself: "exp", "nbf" and "iat" must be JSON numbers
+// decoder of jwt does by itself: claim names match exactly (RFC 7519 section
+// 4: names are case-sensitive, where encoding/json would take "eXp" or "Sub"
+// for "exp" and "sub"), "exp", "nbf" and "iat" must be JSON numbers
 // (NumericDate, RFC 7519 section 2), not strings holding digits, and "sub"
 // must be a JSON string whose bytes are valid UTF-8 (the decoder would
 // silently turn invalid bytes into U+FFFD, so that different subjects would
@@ -23,27 +25,33 @@ type strictClaims struct {
 }
 
 func (c *strictClaims) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Exp json.RawMessage `json:"exp"`
-		Nbf json.RawMessage `json:"nbf"`
-		Iat json.RawMessage `json:"iat"`
-		Sub json.RawMessage `json:"sub"`
-	}
+	var raw map[string]json.RawMessage // keys exactly as written
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	for _, d := range []struct {
-		name string
-		v    json.RawMessage
-	}{{"exp", raw.Exp}, {"nbf", raw.Nbf}, {"iat", raw.Iat}} {
-		if d.v != nil && !isJSONNumber(d.v) {
-			return fmt.Errorf("claim %q is not a NumericDate", d.name)
+	if raw == nil {
+		return errors.New("claims are not a JSON object")
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := raw[name]; ok && !isJSONNumber(v) {
+			return fmt.Errorf("claim %q is not a NumericDate", name)
 		}
 	}
-	if raw.Sub != nil && !utf8.Valid(raw.Sub) {
+	if v, ok := raw["sub"]; ok && !utf8.Valid(v) {
 		return errors.New(`claim "sub" is not valid UTF-8`)
 	}
-	return json.Unmarshal(b, &c.RegisteredClaims)
+	rc := &c.RegisteredClaims
+	for name, dst := range map[string]any{
+		"iss": &rc.Issuer, "sub": &rc.Subject, "aud": &rc.Audience, "jti": &rc.ID,
+		"exp": &rc.ExpiresAt, "nbf": &rc.NotBefore, "iat": &rc.IssuedAt,
+	} {
+		if v, ok := raw[name]; ok {
+			if err := json.Unmarshal(v, dst); err != nil {
+				return fmt.Errorf("claim %q: %w", name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // isJSONNumber reports whether v, one JSON value, is a number.

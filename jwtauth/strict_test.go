@@ -28,6 +28,24 @@ func payloadWith(t *testing.T, key, rawValue string) string {
 	return `{"` + key + `":` + rawValue + `,` + string(b[1:])
 }
 
+// renamed is the JSON of claims("alice") with the claim key written as
+// name instead.
+func renamed(t *testing.T, key, name string) string {
+	t.Helper()
+	c := claims("alice")
+	v, ok := c[key]
+	if !ok {
+		t.Fatalf("claims have no %q", key)
+	}
+	delete(c, key)
+	c[name] = v
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // respell returns the token with its signature's last base64url character
 // changed so that only its unused trailing bits differ: the same signature
 // bytes, spelled differently.
@@ -75,6 +93,12 @@ func TestStrictTokens(t *testing.T) {
 		{"sub_as_number_refused", hsToken(hdr, payloadWith(t, "sub", `42`)), false},
 		{"sub_with_non_ASCII_letters_accepted", hsToken(hdr, payloadWith(t, "sub", `"zoë-日本"`)), true},
 		{"sub_with_inner_space_accepted", hsToken(hdr, payloadWith(t, "sub", `"alice smith"`)), true},
+		// Claim names are case-sensitive (RFC 7519 section 4): encoding/json
+		// alone would read these as "exp", "sub" and "aud".
+		{"exp_spelled_eXp_refused", hsToken(hdr, renamed(t, "exp", "eXp")), false},
+		{"sub_spelled_Sub_refused", hsToken(hdr, renamed(t, "sub", "Sub")), false},
+		{"aud_spelled_AUD_refused", hsToken(hdr, renamed(t, "aud", "AUD")), false},
+		{"iss_spelled_Iss_refused", hsToken(hdr, renamed(t, "iss", "Iss")), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
