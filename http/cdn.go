@@ -98,12 +98,13 @@ func serveBlob(w http.ResponseWriter, r *http.Request, b imaged.Blob, d delivery
 	plain := r.Method == http.MethodGet && !conditional(r.Header)
 	var content io.ReadSeeker = b
 	if lb, ok := b.(imaged.LocalBlob); ok {
-		fa := &fileAt{f: lb.LocalFile(), size: b.Size()}
+		// The file may be shared: read at explicit offsets (file_at.go).
+		sr := io.NewSectionReader(lb.LocalFile(), 0, b.Size())
 		if plain {
-			sendFile(w, r, fa, d.modTime)
+			sendFile(w, r, sr, d.modTime)
 			return
 		}
-		content = fa
+		content = sr
 	} else if plain {
 		buf := prefetchBuffers.Get().(*[]byte)
 		defer prefetchBuffers.Put(buf)
@@ -131,8 +132,8 @@ func conditional(h http.Header) bool {
 // sendFile answers the whole of f as http.ServeContent would for a plain
 // GET: headers, then the file with sendfile, corked so that the headers
 // leave in the body's first segment.
-func sendFile(w http.ResponseWriter, r *http.Request, f *fileAt, modTime time.Time) {
-	size := f.size - f.pos
+func sendFile(w http.ResponseWriter, r *http.Request, f *io.SectionReader, modTime time.Time) {
+	size := f.Size()
 	h := w.Header()
 	if !modTime.IsZero() {
 		h["Last-Modified"] = []string{modTime.UTC().Format(http.TimeFormat)}

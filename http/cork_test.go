@@ -33,7 +33,7 @@ func TestListenerSendsFileAnswers(t *testing.T) {
 			return
 		}
 		defer f.Close()
-		sendFile(w, r, &fileAt{f: f, size: int64(len(data))}, time.Time{})
+		sendFile(w, r, io.NewSectionReader(f, 0, int64(len(data))), time.Time{})
 	}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,7 +80,7 @@ func TestListenerSendsSharedFileAtOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fa := &fileAt{f: f, size: int64(len(data))}
+		fa := io.NewSectionReader(f, 0, int64(len(data)))
 		if r.Header.Get("Range") == "" {
 			sendFile(w, r, fa, time.Time{})
 			return

@@ -5,59 +5,46 @@ import (
 	"os"
 )
 
-// fileAt reads the first size bytes of a file that other readers may share
-// (imaged.LocalBlob): at its own position, with ReadAt, never moving the
-// file's. On a connection accepted through Listener, net/http's copy of it
-// to the answer (ResponseWriter.ReadFrom) goes out with sendfile at that
-// position (moreConn.ReadFrom), as an *os.File's would.
-type fileAt struct {
-	f         *os.File
-	pos, size int64
-}
+// A local blob's file may be shared by other readers (imaged.LocalBlob), so
+// it is answered through an *io.SectionReader over it, which reads at its
+// own position with ReadAt and never moves the file's. On a connection
+// accepted through Listener, net/http's copy of such a reader to the answer
+// (ResponseWriter.ReadFrom) goes out with sendfile at that position, as an
+// *os.File's would.
 
-func (r *fileAt) Read(p []byte) (int, error) {
-	if r.pos >= r.size {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), r.size-r.pos)]
-	n, err := r.f.ReadAt(p, r.pos)
-	r.pos += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
-}
-
-func (r *fileAt) Seek(offset int64, whence int) (int64, error) {
-	pos, err := seekPosition(r.pos, r.size, offset, whence)
-	if err != nil {
-		return 0, err
-	}
-	r.pos = pos
-	return pos, nil
-}
-
-// ReadFrom sends a fileAt (whole or under an io.LimitedReader, as
-// http.ServeContent copies a range) with sendfile at its position, and
-// anything else as *net.TCPConn does.
+// ReadFrom sends an *io.SectionReader over an *os.File (whole or under an
+// io.LimitedReader, as http.ServeContent copies a range) with sendfile at
+// its position, and anything else as *net.TCPConn does.
 func (c *moreConn) ReadFrom(src io.Reader) (int64, error) {
-	r, ok := src.(*fileAt)
 	lr, limited := src.(*io.LimitedReader)
+	inner := src
 	if limited {
-		r, ok = lr.R.(*fileAt)
+		inner = lr.R
 	}
+	sr, ok := inner.(*io.SectionReader)
 	if !ok {
 		return c.TCPConn.ReadFrom(src)
 	}
-	n := r.size - r.pos
+	outer, base, size := sr.Outer()
+	f, ok := outer.(*os.File)
+	if !ok {
+		return c.TCPConn.ReadFrom(src)
+	}
+	pos, err := sr.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	n := size - pos
 	if limited {
 		n = min(n, lr.N)
 	}
 	if n <= 0 {
 		return 0, nil
 	}
-	written, err, handled := sendFileAt(c.TCPConn, r.f, r.pos, n)
-	r.pos += written
+	written, err, handled := sendFileAt(c.TCPConn, f, base+pos, n)
+	if _, serr := sr.Seek(pos+written, io.SeekStart); serr != nil && err == nil {
+		err = serr
+	}
 	if limited {
 		lr.N -= written
 	}
