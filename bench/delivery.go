@@ -98,13 +98,9 @@ func (b *bench) measureDelivery(ctx context.Context, be *backend) error {
 	var files []*deliveryFile
 	for _, size := range []int{100 << 10, 1 << 20} {
 		data := noisePNG(size)
-		id, err := uploadOne(ctx, srv.base, token, data)
+		img, err := uploadImage(ctx, srv.base, token, data)
 		if err != nil {
-			return fmt.Errorf("delivery: upload: %w", err)
-		}
-		img, err := getImage(ctx, srv.base, token, id)
-		if err != nil {
-			return fmt.Errorf("delivery: %w", err)
+			return err
 		}
 		f, err := deliveryTarget(ctx, fmt.Sprintf("original %s PNG", sizeName(len(data))), img.URL)
 		if err != nil {
@@ -115,14 +111,9 @@ func (b *bench) measureDelivery(ctx context.Context, be *backend) error {
 	// A stored variant: the "delivery" preset (deliveryPresetSpec) of a
 	// photo-like JPEG of 2048x2048, fetched once so that it is rendered and
 	// stored, then served from the blob store like an original.
-	photo := encodeJPEG(photoLike(2048, 2048, 5), 90)
-	id, err := uploadOne(ctx, srv.base, token, photo)
+	img, err := uploadImage(ctx, srv.base, token, encodeJPEG(photoLike(2048, 2048, 5), 90))
 	if err != nil {
-		return fmt.Errorf("delivery: upload: %w", err)
-	}
-	img, err := getImage(ctx, srv.base, token, id)
-	if err != nil {
-		return fmt.Errorf("delivery: %w", err)
+		return err
 	}
 	vu, ok := img.Variants[deliveryPreset]
 	if !ok {
@@ -234,14 +225,19 @@ type apiImage struct {
 	Variants map[string]string `json:"variants"`
 }
 
-func getImage(ctx context.Context, base, token, id string) (*apiImage, error) {
+// uploadImage uploads data and returns its image object.
+func uploadImage(ctx context.Context, base, token string, data []byte) (*apiImage, error) {
+	id, err := uploadOne(ctx, base, token, data)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: upload: %w", err)
+	}
 	body, err := get(ctx, base+"/api/images/"+id, http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("delivery: %w", err)
 	}
 	var answer struct{ Data apiImage }
 	if err := json.Unmarshal(body, &answer); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("delivery: %w", err)
 	}
 	return &answer.Data, nil
 }
