@@ -41,13 +41,16 @@ func (c *strictClaims) UnmarshalJSON(b []byte) error {
 		return errors.New(`claim "sub" is not valid UTF-8`)
 	}
 	rc := &c.RegisteredClaims
-	for name, dst := range map[string]any{
-		"iss": &rc.Issuer, "sub": &rc.Subject, "aud": &rc.Audience, "jti": &rc.ID,
-		"exp": &rc.ExpiresAt, "nbf": &rc.NotBefore, "iat": &rc.IssuedAt,
+	for _, c := range [...]struct {
+		name string
+		dst  any
+	}{
+		{"iss", &rc.Issuer}, {"sub", &rc.Subject}, {"aud", &rc.Audience}, {"jti", &rc.ID},
+		{"exp", &rc.ExpiresAt}, {"nbf", &rc.NotBefore}, {"iat", &rc.IssuedAt},
 	} {
-		if v, ok := raw[name]; ok {
-			if err := json.Unmarshal(v, dst); err != nil {
-				return fmt.Errorf("claim %q: %w", name, err)
+		if v, ok := raw[c.name]; ok {
+			if err := json.Unmarshal(v, c.dst); err != nil {
+				return fmt.Errorf("claim %q: %w", c.name, err)
 			}
 		}
 	}
