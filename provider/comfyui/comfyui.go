@@ -36,7 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,7 +118,7 @@ func New(cfg Config) (*Generator, error) {
 	for id := range gen {
 		ids = append(ids, id)
 	}
-	sort.Strings(ids)
+	slices.Sort(ids)
 	var catalogue []model
 	for _, id := range ids {
 		catalogue = append(catalogue, newModel(id, gen[id], edit[id]))

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/imaged/imaged"
@@ -44,18 +42,7 @@ func (r *refusal) Error() string {
 // the server (GENERATION_ERROR). Details, which list the server's files,
 // stay in the cause.
 func (r *refusal) mapped(modelID string, filled map[string][]string) error {
-	ids := make([]string, 0, len(r.NodeErrors))
-	for id := range r.NodeErrors {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		a, errA := strconv.Atoi(ids[i])
-		b, errB := strconv.Atoi(ids[j])
-		if errA == nil && errB == nil {
-			return a < b
-		}
-		return ids[i] < ids[j]
-	})
+	ids := nodeIDs(r.NodeErrors)
 	cause := fmt.Errorf("%w (%s)", r, upstream.Truncate(r.Whole.Details, 500))
 	for _, id := range ids {
 		ne := r.NodeErrors[id]

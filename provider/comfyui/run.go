@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -345,18 +343,7 @@ func executionError(nodeID, nodeType, excType, excMsg string) error {
 // (type "output"), or the previews when the workflow saves none; nodes in
 // id order, at most n.
 func (g *Generator) outputs(ctx context.Context, e *historyEntry, n int) ([]imaged.GeneratedImage, error) {
-	ids := make([]string, 0, len(e.Outputs))
-	for id := range e.Outputs {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		a, errA := strconv.Atoi(ids[i])
-		b, errB := strconv.Atoi(ids[j])
-		if errA == nil && errB == nil {
-			return a < b
-		}
-		return ids[i] < ids[j]
-	})
+	ids := nodeIDs(e.Outputs)
 	var saved, other []fileRef
 	for _, id := range ids {
 		for _, f := range e.Outputs[id].Images {

@@ -2,16 +2,17 @@ package comfyui
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -236,7 +237,7 @@ func (t *template) fill(values map[string]any) (map[string]any, map[string][]str
 		out[id] = copied
 	}
 	for id := range filled {
-		sort.Strings(filled[id])
+		slices.Sort(filled[id])
 	}
 	return out, filled
 }
@@ -291,4 +292,23 @@ func text(v any) string {
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	}
 	return fmt.Sprint(v)
+}
+
+// nodeIDs is the keys of a map by node id in id order: numeric ids first,
+// by value (ComfyUI's own "2" before "10"), then the others as text. (A
+// comparison that mixed the two would not be an order: "10:3" < "2" < "10".)
+func nodeIDs[V any](m map[string]V) []string {
+	return slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		x, errX := strconv.Atoi(a)
+		y, errY := strconv.Atoi(b)
+		switch {
+		case errX == nil && errY == nil:
+			return cmp.Compare(x, y)
+		case errX == nil:
+			return -1
+		case errY == nil:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
 }
