@@ -18,31 +18,44 @@ import (
 // imageBuffers recycles the buffers image answers are written into.
 var imageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// writeImages answers the success envelope around one image object (one is
-// set) or a page of them (page and p are set).
-func writeImages(w http.ResponseWriter, status int, message string, one *imageJSON, page []imageJSON, p *pagination) {
+// writeImage answers the success envelope around one image object.
+func writeImage(w http.ResponseWriter, status int, message string, j *imageJSON) {
 	buf := imageBuffers.Get().(*[]byte)
-	b := appendEnvelope((*buf)[:0], status, message, one, page, p)
-	defer func() {
-		if cap(b) <= maxPooledJSON {
-			*buf = b
-			imageBuffers.Put(buf)
-		}
-	}()
-	writeJSONBytes(w, status, b)
+	*buf = appendImageEnvelope((*buf)[:0], status, message, j)
+	writePooledJSON(w, status, buf)
 }
 
-// appendEnvelope appends what encoding/json writes for successBody (and the
-// newline of json.Encoder) around one image or a page of images.
-func appendEnvelope(b []byte, status int, message string, one *imageJSON, page []imageJSON, p *pagination) []byte {
-	b = append(b, `{"success":true,"code":`...)
-	b = jsonappend.Int(b, int64(status))
-	b = append(b, `,"message":`...)
-	b = jsonappend.String(b, message)
-	b = append(b, `,"data":`...)
-	if one != nil {
-		b = appendImage(b, one)
-	} else if page == nil {
+// writeImagePage answers the success envelope around a page of image
+// objects and its pagination.
+func writeImagePage(w http.ResponseWriter, status int, message string, page []imageJSON, p *pagination) {
+	buf := imageBuffers.Get().(*[]byte)
+	*buf = appendPageEnvelope((*buf)[:0], status, message, page, p)
+	writePooledJSON(w, status, buf)
+}
+
+// writePooledJSON answers the JSON in buf, a buffer from imageBuffers, and
+// gives the buffer back unless it grew too large to keep.
+func writePooledJSON(w http.ResponseWriter, status int, buf *[]byte) {
+	writeJSONBytes(w, status, *buf)
+	if cap(*buf) <= maxPooledJSON {
+		imageBuffers.Put(buf)
+	}
+}
+
+// appendImageEnvelope appends what encoding/json writes for successBody
+// (and the newline of json.Encoder) around one image.
+func appendImageEnvelope(b []byte, status int, message string, j *imageJSON) []byte {
+	b = appendEnvelopeHead(b, status, message)
+	b = appendImage(b, j)
+	return append(b, "}\n"...)
+}
+
+// appendPageEnvelope appends what encoding/json writes for successBody
+// (and the newline of json.Encoder) around a page of images: data is null
+// for a nil page, as encoding/json writes a nil slice.
+func appendPageEnvelope(b []byte, status int, message string, page []imageJSON, p *pagination) []byte {
+	b = appendEnvelopeHead(b, status, message)
+	if page == nil {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
@@ -72,6 +85,15 @@ func appendEnvelope(b []byte, status int, message string, one *imageJSON, page [
 		b = append(b, '}')
 	}
 	return append(b, "}\n"...)
+}
+
+// appendEnvelopeHead appends the envelope up to its data value.
+func appendEnvelopeHead(b []byte, status int, message string) []byte {
+	b = append(b, `{"success":true,"code":`...)
+	b = jsonappend.Int(b, int64(status))
+	b = append(b, `,"message":`...)
+	b = jsonappend.String(b, message)
+	return append(b, `,"data":`...)
 }
 
 // appendImage appends what encoding/json writes for j: every field in

@@ -41,21 +41,21 @@ func TestImageEncodingMatches(t *testing.T) {
 	cursor := "c<&>"
 	for name, j := range cases {
 		t.Run(name, func(t *testing.T) {
-			checkEnvelope(t, appendEnvelope(nil, 200, "OK", &j, nil, nil),
+			checkEnvelope(t, appendImageEnvelope(nil, 200, "OK", &j),
 				successBody{Success: true, Code: 200, Message: "OK", Data: j})
 			page := []imageJSON{j, full("second")}
 			for _, p := range []*pagination{
 				{CurrentPage: 1, PageSize: 20, TotalItems: 2, TotalPages: 1},
 				{CurrentPage: 3, PageSize: 2, TotalItems: 9, TotalPages: 5, NextCursor: &cursor},
 			} {
-				checkEnvelope(t, appendEnvelope(nil, 200, "OK", nil, page, p),
+				checkEnvelope(t, appendPageEnvelope(nil, 200, "OK", page, p),
 					successBody{Success: true, Code: 200, Message: "OK", Data: page, Pagination: p})
 			}
 		})
 	}
 	t.Run("empty page", func(t *testing.T) {
 		p := &pagination{PageSize: 20}
-		checkEnvelope(t, appendEnvelope(nil, 200, "OK", nil, []imageJSON{}, p),
+		checkEnvelope(t, appendPageEnvelope(nil, 200, "OK", []imageJSON{}, p),
 			successBody{Success: true, Code: 200, Message: "OK", Data: []imageJSON{}, Pagination: p})
 	})
 }

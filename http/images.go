@@ -123,7 +123,7 @@ func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j := s.imageJSON(r, img)
-	writeImages(w, http.StatusOK, "OK", &j, nil, nil)
+	writeImage(w, http.StatusOK, "OK", &j)
 }
 
 func (s *Server) handleDeleteImage(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +173,7 @@ func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
 		c := s.encodeCursor(owner, page.Next)
 		p.NextCursor = &c
 	}
-	writeImages(w, http.StatusOK, "OK", nil, data, p)
+	writeImagePage(w, http.StatusOK, "OK", data, p)
 }
 
 // parseListQuery reads page, pageSize, sort, search, source and cursor. A
