@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -153,7 +152,7 @@ func CheckOptions(m Model, options map[string]string) error {
 	for name := range options {
 		names = append(names, name)
 	}
-	sort.Strings(names) // the first problem reported is the same every time
+	slices.Sort(names) // the first problem reported is the same every time
 	for _, name := range names {
 		o, ok := m.Option(name)
 		if !ok {

@@ -2,9 +2,10 @@ package container
 
 import (
 	"bytes"
+	"cmp"
 	"compress/zlib"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -208,7 +209,7 @@ func extendedXMPClean(parts []Metadata) bool {
 		off := uint32(b[4])<<24 | uint32(b[5])<<16 | uint32(b[6])<<8 | uint32(b[7])
 		pieces = append(pieces, piece{off, b[8:]})
 	}
-	sort.Slice(pieces, func(i, j int) bool { return pieces[i].off < pieces[j].off })
+	slices.SortFunc(pieces, func(a, b piece) int { return cmp.Compare(a.off, b.off) })
 	var whole []byte
 	for _, p := range pieces {
 		whole = append(whole, p.data...)

@@ -1,12 +1,13 @@
 package container
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -48,7 +49,7 @@ func Delta(edits []Edit) int64 {
 // with a Reader (or Validate it) to find the parts first.
 func Rewrite(dst io.Writer, src io.Reader, f Format, edits []Edit) (int64, error) {
 	edits = append([]Edit(nil), edits...)
-	sort.SliceStable(edits, func(i, j int) bool { return edits[i].Offset < edits[j].Offset })
+	slices.SortStableFunc(edits, func(a, b Edit) int { return cmp.Compare(a.Offset, b.Offset) })
 	var pos, written int64
 	for i, e := range edits {
 		if e.Offset < 0 || e.Length < 0 || (i > 0 && e.Offset < edits[i-1].Offset+edits[i-1].Length) {

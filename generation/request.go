@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -285,6 +284,6 @@ func (s *Service) providerNames() []string {
 	for n := range s.providers {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,7 +230,7 @@ func checkResponseAt(t testing.TB, doc *apiDoc, ptr, method string, resp *http.R
 		for k := range content {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		t.Errorf("openapi: %s: Content-Type %q is not one of %v", ptr, ct, keys)
 		return
 	}
@@ -292,7 +291,7 @@ func registeredRoutes(t *testing.T) []string {
 		}
 		return true
 	})
-	sort.Strings(routes)
+	slices.Sort(routes)
 	return routes
 }
 
@@ -315,7 +314,7 @@ func documentedOperations(doc *apiDoc) []string {
 			}
 		}
 	}
-	sort.Strings(ops)
+	slices.Sort(ops)
 	return ops
 }
 
@@ -443,8 +442,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		for _, v := range doc.at("/components/schemas/ErrorCode/enum").([]any) {
 			enum = append(enum, v.(string))
 		}
-		sort.Strings(codes)
-		sort.Strings(enum)
+		slices.Sort(codes)
+		slices.Sort(enum)
 		if !slices.Equal(codes, enum) {
 			t.Errorf("ErrorCode enum = %v\nerror.go codes = %v", enum, codes)
 		}

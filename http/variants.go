@@ -3,7 +3,7 @@ package http
 import (
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -51,7 +51,7 @@ func sortedPresetNames(v *variants.Service) []string {
 	for _, p := range v.Presets() {
 		names = append(names, p.Name)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names
 }
 
@@ -117,7 +117,7 @@ func (s *Server) handleSignVariant(w http.ResponseWriter, r *http.Request) {
 	for k := range q {
 		names = append(names, k)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, name := range names {
 		if len(q[name]) > 1 {
 			writeError(w, r, imaged.Errorf(imaged.EValidation, "%s is given more than once", name))

@@ -2,10 +2,11 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"compress/zlib"
 	"encoding/binary"
 	"io"
-	"sort"
+	"slices"
 )
 
 // maxICCSize bounds an embedded colour profile (real ones are a few KiB;
@@ -66,7 +67,7 @@ func jpegMetadata(b []byte) (exif, icc []byte) {
 		i += 2 + n
 	}
 	if len(chunks) > 0 {
-		sort.SliceStable(chunks, func(i, j int) bool { return chunks[i].seq < chunks[j].seq })
+		slices.SortStableFunc(chunks, func(a, b iccChunk) int { return cmp.Compare(a.seq, b.seq) })
 		for _, c := range chunks {
 			if len(icc)+len(c.data) > maxICCSize {
 				return exif, nil

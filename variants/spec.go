@@ -3,7 +3,7 @@ package variants
 import (
 	"fmt"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -250,7 +250,7 @@ func ParsePresets(text string, maxSide int) ([]Preset, error) {
 			}
 		}
 	}
-	sort.SliceStable(presets, func(i, j int) bool { return presets[i].Name < presets[j].Name })
+	slices.SortStableFunc(presets, func(a, b Preset) int { return strings.Compare(a.Name, b.Name) })
 	return presets, nil
 }
 

@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -71,7 +71,7 @@ func unknownEnvWarnings(environ []string) []string {
 		}
 		out = append(out, w)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
