@@ -134,6 +134,16 @@ type Variant struct {
 // Preset opens the named preset of the image stored under key. A name
 // that holds '=' is a transform without its signature.
 func (s *Service) Preset(ctx context.Context, key, name, accept string) (*Variant, error) {
+	return s.preset(ctx, key, name, accept, true)
+}
+
+// StoredPreset is Preset without rendering: nil (and no error) when the
+// variant is not in the blob store yet.
+func (s *Service) StoredPreset(ctx context.Context, key, name, accept string) (*Variant, error) {
+	return s.preset(ctx, key, name, accept, false)
+}
+
+func (s *Service) preset(ctx context.Context, key, name, accept string, render bool) (*Variant, error) {
 	p, ok := s.byName[name]
 	if !ok {
 		if strings.Contains(name, "=") {
@@ -141,13 +151,23 @@ func (s *Service) Preset(ctx context.Context, key, name, accept string) (*Varian
 		}
 		return nil, imaged.Errorf(imaged.ENotFound, "No variant preset is named %q (GET /api/variants lists them)", name)
 	}
-	return s.open(ctx, key, p.Spec, accept)
+	return s.open(ctx, key, p.Spec, accept, render)
 }
 
 // Transform opens the variant of a signed transform URL: key, the transform
 // segment and the signature of the two. A missing, wrong or expired
 // signature is EInvalidSignature; a transform out of range EValidation.
 func (s *Service) Transform(ctx context.Context, key, transform, sig, accept string) (*Variant, error) {
+	return s.transform(ctx, key, transform, sig, accept, true)
+}
+
+// StoredTransform is Transform without rendering: nil (and no error) when
+// the variant is not in the blob store yet.
+func (s *Service) StoredTransform(ctx context.Context, key, transform, sig, accept string) (*Variant, error) {
+	return s.transform(ctx, key, transform, sig, accept, false)
+}
+
+func (s *Service) transform(ctx context.Context, key, transform, sig, accept string, render bool) (*Variant, error) {
 	if s.cfg.Signer == nil || !s.cfg.Signer.Verify(key+"/"+transform, sig) {
 		return nil, imaged.Errorf(imaged.EInvalidSignature, "The URL's signature is missing or wrong")
 	}
@@ -158,8 +178,8 @@ func (s *Service) Transform(ctx context.Context, key, transform, sig, accept str
 	if !t.Expires.IsZero() && !s.cfg.Now().Before(t.Expires) {
 		return nil, imaged.Errorf(imaged.EInvalidSignature, "The URL expired at %s", t.Expires.UTC().Format(time.RFC3339))
 	}
-	v, err := s.open(ctx, key, t.Spec, accept)
-	if err != nil {
+	v, err := s.open(ctx, key, t.Spec, accept, render)
+	if err != nil || v == nil {
 		return nil, err
 	}
 	v.Expires = t.Expires
@@ -209,8 +229,8 @@ func (s *Service) Sign(ctx context.Context, owner, id string, spec Spec, expires
 
 // open serves the variant of spec of the image under key: from the blob
 // store when it is there, else rendered (once per replica however many ask
-// at the same time) and stored.
-func (s *Service) open(ctx context.Context, key string, spec Spec, accept string) (*Variant, error) {
+// at the same time) and stored; without render, nil when it is not stored.
+func (s *Service) open(ctx context.Context, key string, spec Spec, accept string, render bool) (*Variant, error) {
 	img, err := s.images.ByBlobKey(ctx, key)
 	if err != nil {
 		return nil, err
@@ -228,6 +248,9 @@ func (s *Service) open(ctx context.Context, key string, spec Spec, accept string
 		s.stats.stored.Add(1)
 		v.Blob = b
 	case imaged.ENotFound:
+		if !render {
+			return nil, nil
+		}
 		data, err := s.renderOnce(ctx, img, vkey, opt)
 		if err != nil {
 			return nil, err
@@ -359,11 +382,35 @@ func (s *Service) resolve(img *imaged.Image, spec Spec, accept string) (opt rend
 const renderVersion = "r1"
 
 // optionsDigest names resolved options in a variant key: 16 hex digits.
+// Every request for a stored variant needs it, so the digests of the
+// options met last are kept (a few thousand: presets and the transforms
+// in use).
 func optionsDigest(o render.Options) string {
+	digests.mu.Lock()
+	d, ok := digests.m[o]
+	digests.mu.Unlock()
+	if ok {
+		return d
+	}
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s w=%d h=%d fit=%s f=%s q=%d bg=%v",
 		renderVersion, o.Width, o.Height, o.Fit, o.Format, o.Quality, o.Background)))
-	return hex.EncodeToString(h[:8])
+	d = hex.EncodeToString(h[:8])
+	digests.mu.Lock()
+	defer digests.mu.Unlock()
+	if len(digests.m) >= maxDigests {
+		clear(digests.m) // rare: more distinct transforms than that in use
+	}
+	digests.m[o] = d
+	return d
 }
+
+// maxDigests bounds the digests optionsDigest keeps.
+const maxDigests = 4096
+
+var digests = struct {
+	mu sync.Mutex
+	m  map[render.Options]string
+}{m: map[render.Options]string{}}
 
 // formatOf is the output format that keeps an original's format (PNG for
 // a GIF, which renders do not write).
