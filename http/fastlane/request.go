@@ -1,0 +1,251 @@
+package fastlane
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// plainRequest is a parsed request head.
+type plainRequest struct {
+	Request
+	close bool // Connection: close
+}
+
+// headEnd is the length of the request head at the start of b (through its
+// blank line), or 0 when b does not hold all of it yet; ok is false when b
+// has a line ending in a bare LF, which net/http reads and the lane does
+// not.
+func headEnd(b []byte) (end int, ok bool) {
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return 0, false
+		}
+		if i >= 3 && b[i-3] == '\r' && b[i-2] == '\n' {
+			return i + 1, true
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return 0, true
+}
+
+// parseRequest reads a request head and reports whether it is plain: a
+// request line "GET <path> HTTP/1.1" whose path is made of segments of
+// unreserved and sub-delimiter characters (no query, no percent-escape, no
+// dot segment, nothing net/http would clean or redirect), and header lines
+// that are well formed and all known here, with exactly one Host. Anything
+// else is for net/http, which answers it as always (400, 404, ranges...).
+func parseRequest(head []byte) (plainRequest, bool) {
+	var r plainRequest
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	path, ok := bytes.CutPrefix(line, []byte("GET "))
+	if !ok {
+		return r, false
+	}
+	path, ok = bytes.CutSuffix(path, []byte(" HTTP/1.1"))
+	if !ok || !plainPath(path) {
+		return r, false
+	}
+	r.Path = string(path)
+	hosts := 0
+	for {
+		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !token(name) {
+			return r, false
+		}
+		value = bytes.Trim(value, " \t")
+		if !fieldValue(value) {
+			return r, false
+		}
+		var lower [32]byte
+		h := lowerName(&lower, name)
+		switch string(h) {
+		case "host":
+			if !hostValue(value) {
+				return r, false // net/http answers 400
+			}
+			hosts++
+		case "accept":
+			if r.Accept != "" {
+				return r, false // net/http would give the Handler the first of several
+			}
+			r.Accept = string(value)
+		case "x-request-id":
+			r.RequestID = string(value)
+		case "connection":
+			switch {
+			case bytes.EqualFold(value, []byte("close")):
+				r.close = true
+			case bytes.EqualFold(value, []byte("keep-alive")):
+			default:
+				return r, false
+			}
+		default:
+			if !ignored[string(h)] {
+				return r, false
+			}
+		}
+	}
+	return r, hosts == 1
+}
+
+// ignored are the request headers that do not change a plain GET's answer
+// (here or in net/http). Any other header sends the request to net/http:
+// Range, If-*, Origin (CORS), Content-Length, Transfer-Encoding, Expect,
+// Upgrade, Authorization, traceparent...
+var ignored = map[string]bool{
+	"user-agent": true, "accept-encoding": true, "accept-language": true,
+	"cache-control": true, "pragma": true, "referer": true, "dnt": true,
+	"via": true, "forwarded": true, "x-forwarded-for": true, "x-forwarded-proto": true,
+	"x-forwarded-host": true, "x-real-ip": true, "cdn-loop": true, "true-client-ip": true,
+	"sec-fetch-site": true, "sec-fetch-mode": true, "sec-fetch-dest": true, "sec-fetch-user": true,
+	"sec-ch-ua": true, "sec-ch-ua-mobile": true, "sec-ch-ua-platform": true,
+	"upgrade-insecure-requests": true, "priority": true, "cookie": true,
+}
+
+// lowerName is name in lower case, in buf; nil when it is longer than any
+// name the lane knows.
+func lowerName(buf *[32]byte, name []byte) []byte {
+	if len(name) > len(buf) {
+		return nil
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return buf[:len(name)]
+}
+
+// plainPath reports whether p is a path net/http takes as it is: "/" then
+// segments of unreserved and sub-delimiter characters (and ':' '@'), none
+// empty, "." or "..".
+func plainPath(p []byte) bool {
+	if len(p) < 2 || p[0] != '/' {
+		return false
+	}
+	for _, seg := range bytes.Split(p[1:], []byte("/")) {
+		if len(seg) == 0 || string(seg) == "." || string(seg) == ".." {
+			return false
+		}
+		for _, c := range seg {
+			if !pathChar[c] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+var pathChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "-._~!$&'()*+,;=:@" {
+		t[c] = true
+	}
+	return t
+}()
+
+// hostValue reports whether b is made of the characters of a host and
+// port (a reg-name, an IPv4 or a bracketed IPv6 address).
+func hostValue(b []byte) bool {
+	for _, c := range b {
+		if !pathChar[c] && c != '[' && c != ']' {
+			return false
+		}
+	}
+	return true
+}
+
+// token reports whether b is an RFC 9110 token (a header name).
+func token(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// fieldValue reports whether b is a header value without control
+// characters (tabs aside) or bytes beyond ASCII.
+func fieldValue(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' && c != '\t' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// headBuffers recycle the buffers answer heads are written into.
+var headBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// appendHead writes a's status line and header into *buf.
+func appendHead(buf *[]byte, a *Answer, close bool) *[]byte {
+	b := append((*buf)[:0], "HTTP/1.1 200 OK\r\n"...)
+	b = append(b, a.Header...)
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, a.Size, 10)
+	b = append(b, "\r\nDate: "...)
+	b = append(b, httpDate()...)
+	b = append(b, "\r\n"...)
+	if close {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	*buf = b
+	return buf
+}
+
+// dateCache is the Date header's value for the current second.
+type dateCache struct {
+	sec  int64
+	text string
+}
+
+var date atomic.Pointer[dateCache]
+
+// httpDate is the current time as a Date header says it, formatted once a
+// second.
+func httpDate() string {
+	now := time.Now()
+	if d := date.Load(); d != nil && d.sec == now.Unix() {
+		return d.text
+	}
+	d := &dateCache{sec: now.Unix(), text: now.UTC().Format(http.TimeFormat)}
+	date.Store(d)
+	return d.text
+}
