@@ -3,6 +3,8 @@ package http
 import (
 	"context"
 	"net"
+
+	"github.com/imaged/imaged/http/fastlane"
 )
 
 type connKeyType struct{}
@@ -23,10 +25,16 @@ type moreListener struct{ net.Listener }
 
 func (l moreListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok && err == nil {
-		return &moreConn{TCPConn: tc}, nil
+	if err != nil {
+		return c, err
 	}
-	return c, err
+	switch c := c.(type) {
+	case *net.TCPConn:
+		return &moreConn{Conn: &fastlane.Conn{TCPConn: c}}, nil
+	case *fastlane.Conn: // handed over by the fast lane, with what it read
+		return &moreConn{Conn: c}, nil
+	}
+	return c, nil
 }
 
 // moreConn is a TCP connection whose writes, while more is set, tell the
@@ -34,8 +42,8 @@ func (l moreListener) Accept() (net.Conn, error) {
 // segment back until the next write that does not say so: a sendfile.
 // Only the goroutine serving the connection's current request sets it.
 type moreConn struct {
-	*net.TCPConn
-	more bool
+	*fastlane.Conn // the TCP connection, read after any bytes the fast lane read
+	more           bool
 }
 
 // corked holds back partial segments on the request's TCP connection until
@@ -51,7 +59,7 @@ type moreConn struct {
 func corked(ctx context.Context) (uncork func()) {
 	switch c := ctx.Value(connKeyType{}).(type) {
 	case *moreConn:
-		if moreSupported {
+		if fastlane.MoreSupported {
 			c.more = true
 			return func() { c.more = false }
 		}
@@ -73,5 +81,5 @@ func (c *moreConn) Write(b []byte) (int, error) {
 	if !c.more {
 		return c.TCPConn.Write(b)
 	}
-	return writeMore(c.TCPConn, b)
+	return fastlane.WriteMore(c.TCPConn, b)
 }

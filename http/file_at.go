@@ -3,6 +3,8 @@ package http
 import (
 	"io"
 	"os"
+
+	"github.com/imaged/imaged/http/fastlane"
 )
 
 // A local blob's file may be shared by other readers (imaged.LocalBlob), so
@@ -41,7 +43,7 @@ func (c *moreConn) ReadFrom(src io.Reader) (int64, error) {
 	if n <= 0 {
 		return 0, nil
 	}
-	written, err, handled := sendFileAt(c.TCPConn, f, base+pos, n)
+	written, err, handled := fastlane.SendFileAt(c.TCPConn, f, base+pos, n)
 	if _, serr := sr.Seek(pos+written, io.SeekStart); serr != nil && err == nil {
 		err = serr
 	}

@@ -213,10 +213,10 @@ func newHarness(t *testing.T, o options) *harness {
 		Variants:    h.variants,
 		CDNBaseURL:  o.cdnBaseURL,
 	})
-	// Served as cmd/imaged serves: NewHTTPServer's settings, on Listener.
+	// Served as cmd/imaged serves: NewHTTPServer's settings, on Listen (the fast lane, then Listener).
 	h.ts = httptest.NewUnstartedServer(h.srv)
 	h.ts.Config = NewHTTPServer(h.srv)
-	h.ts.Listener = Listener(h.ts.Listener)
+	h.ts.Listener = h.srv.Listen(h.ts.Listener)
 	h.ts.Start()
 	t.Cleanup(h.ts.Close)
 	h.client = h.ts.Client()

@@ -22,6 +22,13 @@ func headersTooLarge(r *http.Request) bool {
 	return n > MaxHeaderBytes
 }
 
+// The connection's time limits (the fast lane keeps the same).
+const (
+	readHeaderTimeout = 10 * time.Second
+	writeTimeout      = 10 * time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
 // bodyReadTimeout bounds the time to read a whole request, body included.
 const bodyReadTimeout = 10 * time.Minute
 
@@ -38,10 +45,10 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ConnContext:       withConn,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       bodyReadTimeout,
-		WriteTimeout:      10 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    2 * MaxHeaderBytes,
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/imaged/imaged"
@@ -82,7 +83,8 @@ type Server struct {
 	streams      context.Context
 	closeStreams context.CancelFunc
 	variants     *variants.Service
-	presetNames  []string // sorted; the keys of every image's variants object
+	fastAnswers  atomic.Uint64 // answers the fast lane gave (fastcdn.go)
+	presetNames  []string      // sorted; the keys of every image's variants object
 	mux          *http.ServeMux
 	handler      http.Handler
 }

@@ -172,6 +172,11 @@ func (s *Server) serveVariant(w http.ResponseWriter, r *http.Request, v *variant
 	if !checkRange(w, r, v.Size(), v.ETag) {
 		return
 	}
+	serveBlob(w, r, v.Blob, variantDelivery(v))
+}
+
+// variantDelivery is what a variant's answer says of its bytes.
+func variantDelivery(v *variants.Variant) delivery {
 	cc := immutable
 	if !v.Expires.IsZero() {
 		left := int64(time.Until(v.Expires) / time.Second)
@@ -181,5 +186,5 @@ func (s *Server) serveVariant(w http.ResponseWriter, r *http.Request, v *variant
 	if v.VaryAccept {
 		d.vary = "Accept"
 	}
-	serveBlob(w, r, v.Blob, d)
+	return d
 }

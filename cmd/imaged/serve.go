@@ -197,7 +197,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	printBanner(stdout, cfg, base, secret, generated)
 
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(imhttp.Listener(ln)) }()
+	go func() { errc <- hs.Serve(srv.Listen(ln)) }()
 	select {
 	case err := <-errc:
 		return err

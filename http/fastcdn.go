@@ -1,0 +1,140 @@
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/http/fastlane"
+	"github.com/imaged/imaged/variants"
+)
+
+// Listen returns the listener to serve s on (with a server made by
+// NewHTTPServer): plain GETs of stored bytes under /cdn (originals and
+// stored variants in the local directory) are answered in the fast lane
+// (package fastlane), everything else by net/http with what Listener adds.
+// With tracing on, every request goes to net/http, which makes its spans.
+func (s *Server) Listen(ln net.Listener) net.Listener {
+	if s.tel.Tracing() {
+		return Listener(ln)
+	}
+	return Listener(fastlane.Listen(ln, fastCDN{s}, fastlane.Config{
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		WriteTimeout:      writeTimeout,
+	}))
+}
+
+// fastCDN answers the fast lane's requests for /cdn/{key},
+// /cdn/{key}/{preset} and /cdn/{key}/{transform}/{signature} with the
+// headers handleBlob and serveVariant give a plain GET, when the bytes are
+// a local file already stored. Everything else (a miss, an error, a blob in
+// a bucket, a variant still to render) goes to net/http, which answers it
+// as always. TestFastLaneAnswersAsNetHTTP holds the two to the same answer.
+type fastCDN struct{ s *Server }
+
+// fastLookupTimeout bounds the lane's lookups as a request's context does not:
+// the lane has no client disconnect to follow.
+const fastLookupTimeout = 30 * time.Second
+
+func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
+	rest, ok := strings.CutPrefix(r.Path, "/cdn/")
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fastLookupTimeout)
+	defer cancel()
+	var (
+		pattern string
+		blob    imaged.Blob
+		d       delivery
+	)
+	switch parts := strings.Split(rest, "/"); len(parts) {
+	case 1:
+		img, b, err := f.s.images.OpenBlob(ctx, parts[0])
+		if err != nil {
+			return nil
+		}
+		pattern, blob = "GET /cdn/{key}", b
+		d = delivery{mediaType: img.MediaType, etag: `"` + img.SHA256 + `"`, modTime: img.CreatedAt, cacheControl: immutable}
+	case 2, 3:
+		if f.s.variants == nil {
+			return nil
+		}
+		var v *variants.Variant
+		var err error
+		if len(parts) == 2 {
+			pattern = "GET /cdn/{key}/{preset}"
+			v, err = f.s.variants.StoredPreset(ctx, parts[0], parts[1], r.Accept)
+		} else {
+			pattern = "GET /cdn/{key}/{transform}/{signature}"
+			v, err = f.s.variants.StoredTransform(ctx, parts[0], parts[1], parts[2], r.Accept)
+		}
+		if err != nil || v == nil {
+			return nil
+		}
+		blob, d = v.Blob, variantDelivery(v)
+	default:
+		return nil
+	}
+	lb, ok := blob.(imaged.LocalBlob)
+	if !ok {
+		blob.Close()
+		return nil
+	}
+	id := r.RequestID
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	f.s.tel.RequestStarted()
+	f.s.fastAnswers.Add(1)
+	return &fastlane.Answer{
+		File:   lb.LocalFile(),
+		Size:   blob.Size(),
+		Header: appendFastHeader(nil, &d, id),
+		Done: func(sent int64, err error) {
+			blob.Close()
+			status := http.StatusOK
+			f.s.tel.RequestDone(pattern, http.MethodGet, status, time.Since(r.Start), 0, sent)
+			f.s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+				slog.String("requestId", id),
+				slog.String("method", http.MethodGet),
+				slog.String("path", r.Path),
+				slog.Int("status", status),
+				slog.Int64("bytes", sent),
+				slog.Duration("duration", time.Since(r.Start)),
+			)
+		},
+	}
+}
+
+// appendFastHeader appends the header lines serveBlob and sendFile set for
+// a plain GET of a local file (but Content-Length and Date, which the lane
+// writes), in net/http's order.
+func appendFastHeader(b []byte, d *delivery, requestID string) []byte {
+	line := func(b []byte, name, value string) []byte {
+		b = append(b, name...)
+		b = append(b, ": "...)
+		b = append(b, value...)
+		return append(b, "\r\n"...)
+	}
+	b = line(b, "Accept-Ranges", "bytes")
+	b = line(b, "Cache-Control", d.cacheControl)
+	b = line(b, "Content-Security-Policy", sandboxed[0])
+	b = line(b, "Content-Type", d.mediaType)
+	b = line(b, "Etag", d.etag)
+	if !d.modTime.IsZero() {
+		b = append(b, "Last-Modified: "...)
+		b = d.modTime.UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, "\r\n"...)
+	}
+	if d.vary != "" {
+		b = line(b, "Vary", d.vary)
+	}
+	b = line(b, "X-Content-Type-Options", nosniff[0])
+	return line(b, "X-Request-Id", requestID)
+}
