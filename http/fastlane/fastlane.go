@@ -302,6 +302,9 @@ func (c *conn) readRequest(buf []byte, n *int, first bool) (int, error) {
 		if !first {
 			c.tc.SetReadDeadline(deadline(c.l.cfg.ReadHeaderTimeout))
 		}
+	} else {
+		// The start of a pipelined request is here already.
+		c.tc.SetReadDeadline(deadline(c.l.cfg.ReadHeaderTimeout))
 	}
 	for {
 		end, ok := headEnd(buf[:*n])

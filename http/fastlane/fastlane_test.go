@@ -193,6 +193,12 @@ func TestLaneTimeoutsAndClose(t *testing.T) {
 		io.WriteString(c, "GET /f HTTP/1.1\r\n")
 		eof(t, br, 3*time.Second)
 	})
+	t.Run("slow pipelined head", func(t *testing.T) {
+		c, br := dial(t, addr)
+		io.WriteString(c, "GET /f HTTP/1.1\r\nHost: x\r\n\r\nGET /f HTTP/1.1\r\n")
+		readAnswer(t, br, "GET")
+		eof(t, br, 3*time.Second)
+	})
 	t.Run("idle", func(t *testing.T) {
 		c, br := dial(t, addr)
 		io.WriteString(c, "GET /f HTTP/1.1\r\nHost: x\r\n\r\n")
