@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/imaged/imaged"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Each wrapper embeds the interface it wraps, so that a method added to
@@ -36,7 +37,12 @@ func (t *Telemetry) begin(ctx context.Context, store, name string) (context.Cont
 // end records the operation; err counts as a failure only when it is the
 // service's (internal or unavailable), not an answer such as "not found".
 func (o op) end(err error) {
-	o.t.storeOps.WithLabelValues(o.store, o.name).Observe(time.Since(o.start).Seconds())
+	k := [2]string{o.store, o.name}
+	obs, ok := o.t.storeSeries.Load(k)
+	if !ok {
+		obs, _ = o.t.storeSeries.LoadOrStore(k, o.t.storeOps.WithLabelValues(o.store, o.name))
+	}
+	obs.(prometheus.Observer).Observe(time.Since(o.start).Seconds())
 	failed := false
 	if err != nil {
 		c := imaged.ErrCode(err)

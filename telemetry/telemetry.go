@@ -16,6 +16,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,17 @@ type Telemetry struct {
 	renders       *prometheus.HistogramVec // outcome
 
 	tracer trace.Tracer // nil when tracing is off
+
+	// The series every request and store operation records into, found
+	// once by their labels instead of hashed on every call (bounded: routes
+	// are patterns, methods a fixed list, statuses three digits).
+	requestSeries sync.Map // requestLabels → prometheus.Observer
+	storeSeries   sync.Map // [2]string{store, operation} → prometheus.Observer
+}
+
+type requestLabels struct {
+	route, method string
+	status        int
 }
 
 // latencyBuckets suit requests and store operations: 0.5 ms to 10 s.
@@ -143,13 +155,30 @@ func (t *Telemetry) RequestDone(route, method string, status int, d time.Duratio
 	if route == "" || route == "/" {
 		route = "unmatched"
 	}
-	t.requests.WithLabelValues(route, method, statusText(status)).Observe(d.Seconds())
+	method = knownMethod(method)
+	k := requestLabels{route, method, status}
+	obs, ok := t.requestSeries.Load(k)
+	if !ok {
+		obs, _ = t.requestSeries.LoadOrStore(k, t.requests.WithLabelValues(route, method, statusText(status)))
+	}
+	obs.(prometheus.Observer).Observe(d.Seconds())
 	if in > 0 {
 		t.bodyIn.WithLabelValues(route).Add(float64(in))
 	}
 	if out > 0 {
 		t.bodyOut.WithLabelValues(route).Add(float64(out))
 	}
+}
+
+// knownMethod is method as a label: one of the methods of RFC 9110 and
+// PATCH, else "other", so that a client inventing methods cannot add
+// series without end.
+func knownMethod(method string) string {
+	switch method {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE":
+		return method
+	}
+	return "other"
 }
 
 // statusText avoids formatting the common codes.
