@@ -129,7 +129,7 @@ func appendFastHeader(b []byte, d *delivery, requestID string) []byte {
 	b = line(b, "Etag", d.etag)
 	if !d.modTime.IsZero() {
 		b = append(b, "Last-Modified: "...)
-		b = d.modTime.UTC().AppendFormat(b, http.TimeFormat)
+		b = fastlane.AppendHTTPDate(b, d.modTime)
 		b = append(b, "\r\n"...)
 	}
 	if d.vary != "" {

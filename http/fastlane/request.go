@@ -233,19 +233,52 @@ func appendHead(buf *[]byte, a *Answer, close bool) *[]byte {
 // dateCache is the Date header's value for the current second.
 type dateCache struct {
 	sec  int64
-	text string
+	text []byte
 }
 
 var date atomic.Pointer[dateCache]
 
 // httpDate is the current time as a Date header says it, formatted once a
 // second.
-func httpDate() string {
+func httpDate() []byte {
 	now := time.Now()
 	if d := date.Load(); d != nil && d.sec == now.Unix() {
 		return d.text
 	}
-	d := &dateCache{sec: now.Unix(), text: now.UTC().Format(http.TimeFormat)}
+	d := &dateCache{sec: now.Unix(), text: AppendHTTPDate(nil, now)}
 	date.Store(d)
 	return d.text
 }
+
+// AppendHTTPDate appends t as HTTP dates are written (http.TimeFormat, in
+// UTC): what t.UTC().AppendFormat(b, http.TimeFormat) appends, without
+// parsing the layout each time.
+func AppendHTTPDate(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	yy, mm, dd := t.Date()
+	hh, mi, ss := t.Clock()
+	two := func(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+	b = append(b, days[t.Weekday()]...)
+	b = append(b, ", "...)
+	b = two(b, dd)
+	b = append(b, ' ')
+	b = append(b, months[mm-1]...)
+	b = append(b, ' ')
+	if yy < 0 || yy > 9999 {
+		return t.AppendFormat(b[:len(b)-len("Mon, 02 Jan ")], http.TimeFormat)
+	}
+	b = two(b, yy/100)
+	b = two(b, yy%100)
+	b = append(b, ' ')
+	b = two(b, hh)
+	b = append(b, ':')
+	b = two(b, mi)
+	b = append(b, ':')
+	b = two(b, ss)
+	return append(b, " GMT"...)
+}
+
+var (
+	days   = [...]string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
+	months = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+)

@@ -1,8 +1,11 @@
 package fastlane
 
 import (
+	"math/rand/v2"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -80,6 +83,25 @@ func TestHeadEnd(t *testing.T) {
 	} {
 		if end, ok := headEnd([]byte(s)); end != want.end || ok != want.ok {
 			t.Errorf("headEnd(%q) = %d, %v; want %d, %v", s, end, ok, want.end, want.ok)
+		}
+	}
+}
+
+func TestAppendHTTPDate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tm := range []time.Time{
+		time.Unix(0, 0), time.Date(2026, 12, 3, 9, 5, 7, 999, time.FixedZone("x", 3600)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-5, 3, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, want := string(AppendHTTPDate([]byte("x"), tm)), "x"+tm.UTC().Format(http.TimeFormat); got != want {
+			t.Errorf("%v: %q, want %q", tm, got, want)
+		}
+	}
+	for range 10000 {
+		tm := time.Unix(rng.Int64N(1<<36)-1<<35, 0)
+		if got, want := string(AppendHTTPDate(nil, tm)), tm.UTC().Format(http.TimeFormat); got != want {
+			t.Fatalf("%v: %q, want %q", tm, got, want)
 		}
 	}
 }
