@@ -17,9 +17,11 @@ import (
 // NewHTTPServer): plain GETs of stored bytes under /cdn (originals and
 // stored variants in the local directory) are answered in the fast lane
 // (package fastlane), everything else by net/http with what Listener adds.
-// With tracing on, every request goes to net/http, which makes its spans.
+// With tracing on, or without Config.LocalBlobs, every request goes to
+// net/http (which makes the spans; a blob in a bucket is not sent with
+// sendfile).
 func (s *Server) Listen(ln net.Listener) net.Listener {
-	if s.tel.Tracing() {
+	if s.tel.Tracing() || !s.localBlobs {
 		return Listener(ln)
 	}
 	return Listener(fastlane.Listen(ln, fastCDN{s}, fastlane.Config{

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imaged/imaged/http/fastlane"
 )
 
 // The fast lane answers a plain GET of stored bytes exactly as net/http
@@ -156,4 +158,21 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Over a bucket, or with tracing on, the lane is not in front: a blob that
+// is no local file would be opened twice (by the lane, then by net/http).
+func TestFastLaneOnlyOverLocalFiles(t *testing.T) {
+	for _, local := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := New(Config{LocalBlobs: local}).Listen(ln)
+		_, lane := l.(moreListener).Listener.(*fastlane.Listener)
+		if lane != local {
+			t.Errorf("LocalBlobs %v: fast lane %v", local, lane)
+		}
+		l.Close()
+	}
 }

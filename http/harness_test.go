@@ -212,6 +212,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Webhooks:    h.hooks,
 		Variants:    h.variants,
 		CDNBaseURL:  o.cdnBaseURL,
+		LocalBlobs:  true,
 	})
 	// Served as cmd/imaged serves: NewHTTPServer's settings, on Listen (the fast lane, then Listener).
 	h.ts = httptest.NewUnstartedServer(h.srv)

@@ -62,6 +62,11 @@ type Config struct {
 	// Variants, when set, adds the variants of every image: the variants
 	// field, /api/variants, /api/images/{id}/variant and the /cdn routes.
 	Variants *variants.Service
+	// LocalBlobs says the blob store keeps its blobs as local files
+	// (fsblob): plain GETs of them are then answered in the fast lane
+	// (see Listen). Over a bucket every answer is net/http's, so that no
+	// blob is opened twice.
+	LocalBlobs bool
 }
 
 // Server is the HTTP face of the service.
@@ -83,6 +88,7 @@ type Server struct {
 	streams      context.Context
 	closeStreams context.CancelFunc
 	variants     *variants.Service
+	localBlobs   bool
 	fastAnswers  atomic.Uint64 // answers the fast lane gave (fastcdn.go)
 	presetNames  []string      // sorted; the keys of every image's variants object
 	mux          *http.ServeMux
@@ -96,6 +102,7 @@ func New(cfg Config) *Server {
 		auth:        cfg.Auth,
 		log:         cfg.Logger,
 		baseURL:     strings.TrimRight(cfg.BaseURL, "/"),
+		localBlobs:  cfg.LocalBlobs,
 		cdnBaseURL:  strings.TrimRight(cfg.CDNBaseURL, "/"),
 		maxFiles:    cfg.MaxFiles,
 		bodyIdle:    cfg.BodyIdleTimeout,

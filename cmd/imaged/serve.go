@@ -164,6 +164,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MetricsElsewhere: cfg.MetricsAddr != "",
 		Webhooks:         hooks,
 		Variants:         vars,
+		LocalBlobs:       b.local,
 	})
 	payload.srv.Store(srv)
 	if err := mountPage(srv, cfg, secret, generated, log); err != nil {

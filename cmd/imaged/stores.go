@@ -33,6 +33,7 @@ type backends struct {
 	ready  []imhttp.Check
 	closer []func()
 	where  string // a one-line description for the start banner
+	local  bool   // the blobs are files in a local directory (fsblob), and only there
 }
 
 func (b *backends) Close() {
@@ -105,7 +106,7 @@ func openBackends(ctx context.Context, cfg *config, getenv func(string) string) 
 		if err != nil {
 			return nil, fmt.Errorf("open blob directory %s: %w", dir, err)
 		}
-		b.blobs = store
+		b.blobs, b.local = store, true
 		blobWhere = "directory " + dir
 	}
 	if spec := getenv("IMAGED_BLOB_FALLBACK"); spec != "" {
@@ -115,6 +116,7 @@ func openBackends(ctx context.Context, cfg *config, getenv func(string) string) 
 			return nil, fmt.Errorf("IMAGED_BLOB_FALLBACK: %w", err)
 		}
 		b.blobs = &blobcopy.Fallback{Primary: b.blobs, Secondary: old}
+		b.local = false // some blobs are read from the old store
 		blobWhere += " (falling back to " + spec + ")"
 	}
 	b.where = "metadata in " + metaWhere + ", images in " + blobWhere
