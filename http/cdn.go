@@ -35,16 +35,16 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer blob.Close()
-	etag := `"` + img.SHA256 + `"`
-	if !checkRange(w, r, blob.Size(), etag) {
+	d := originalDelivery(img)
+	if !checkRange(w, r, blob.Size(), d.etag) {
 		return
 	}
-	serveBlob(w, r, blob, delivery{
-		mediaType:    img.MediaType,
-		etag:         etag,
-		modTime:      img.CreatedAt,
-		cacheControl: immutable,
-	})
+	serveBlob(w, r, blob, d)
+}
+
+// originalDelivery is what the answer of an image's own bytes says of them.
+func originalDelivery(img *imaged.Image) delivery {
+	return delivery{mediaType: img.MediaType, etag: `"` + img.SHA256 + `"`, modTime: img.CreatedAt, cacheControl: immutable}
 }
 
 // Header values the byte answers share (net/http only reads them; a

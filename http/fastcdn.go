@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -61,8 +60,7 @@ func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
 		if err != nil {
 			return nil
 		}
-		pattern, blob = "GET /cdn/{key}", b
-		d = delivery{mediaType: img.MediaType, etag: `"` + img.SHA256 + `"`, modTime: img.CreatedAt, cacheControl: immutable}
+		pattern, blob, d = "GET /cdn/{key}", b, originalDelivery(img)
 	case 2, 3:
 		if f.s.variants == nil {
 			return nil
@@ -100,16 +98,8 @@ func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
 		Header: appendFastHeader(nil, &d, id),
 		Done: func(sent int64, err error) {
 			blob.Close()
-			status := http.StatusOK
-			f.s.tel.RequestDone(pattern, http.MethodGet, status, time.Since(r.Start), 0, sent)
-			f.s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
-				slog.String("requestId", id),
-				slog.String("method", http.MethodGet),
-				slog.String("path", r.Path),
-				slog.Int("status", status),
-				slog.Int64("bytes", sent),
-				slog.Duration("duration", time.Since(r.Start)),
-			)
+			f.s.tel.RequestDone(pattern, http.MethodGet, http.StatusOK, time.Since(r.Start), 0, sent)
+			f.s.logRequest(context.Background(), id, http.MethodGet, r.Path, http.StatusOK, sent, r.Start)
 		},
 	}
 }

@@ -166,14 +166,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 					writeError(rec, r, fmt.Errorf("panic: %v", v))
 				}
 			}
-			s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("requestId", id),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status),
-				slog.Int64("bytes", rec.bytes),
-				slog.Duration("duration", time.Since(start)),
-			)
+			s.logRequest(ctx, id, r.Method, r.URL.Path, rec.status, rec.bytes, start)
 		}()
 		if headersTooLarge(r) {
 			writeError(rec, r, imaged.Errorf(imaged.EHeadersTooLarge, "The request's header fields exceed %d bytes", MaxHeaderBytes))
@@ -181,6 +174,18 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// logRequest writes a request's access log line.
+func (s *Server) logRequest(ctx context.Context, id, method, path string, status int, n int64, start time.Time) {
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("requestId", id),
+		slog.String("method", method),
+		slog.String("path", path),
+		slog.Int("status", status),
+		slog.Int64("bytes", n),
+		slog.Duration("duration", time.Since(start)),
+	)
 }
 
 // authenticated requires a valid bearer token and puts its subject in the
