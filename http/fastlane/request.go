@@ -137,67 +137,53 @@ func plainPath(p []byte) bool {
 		return false
 	}
 	for _, seg := range bytes.Split(p[1:], []byte("/")) {
-		if len(seg) == 0 || string(seg) == "." || string(seg) == ".." {
+		if len(seg) == 0 || string(seg) == "." || string(seg) == ".." || !allIn(seg, &pathChar) {
 			return false
-		}
-		for _, c := range seg {
-			if !pathChar[c] {
-				return false
-			}
 		}
 	}
 	return true
 }
 
-var pathChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "-._~!$&'()*+,;=:@" {
-		t[c] = true
-	}
-	return t
-}()
+// pathChar holds the characters of plainPath's segments: unreserved and
+// sub-delimiters, ':' and '@'.
+var pathChar = asciiSet("-._~!$&'()*+,;=:@")
 
 // hostValue reports whether b is made of the characters of a host and
 // port (a reg-name, an IPv4 or a bracketed IPv6 address).
-func hostValue(b []byte) bool {
-	for _, c := range b {
-		if !pathChar[c] && c != '[' && c != ']' {
-			return false
-		}
-	}
-	return true
-}
+func hostValue(b []byte) bool { return allIn(b, &hostChar) }
+
+var hostChar = asciiSet("-._~!$&'()*+,;=:@[]")
 
 // token reports whether b is an RFC 9110 token (a header name).
-func token(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !tokenChar[c] {
-			return false
-		}
-	}
-	return true
-}
+func token(b []byte) bool { return len(b) > 0 && allIn(b, &tokenChar) }
 
-var tokenChar = func() (t [256]bool) {
+// tokenChar holds the characters of an RFC 9110 token.
+var tokenChar = asciiSet("!#$%&'*+-.^_`|~")
+
+// asciiSet is the set of ASCII letters and digits and of the bytes of
+// extra.
+func asciiSet(extra string) (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
 	for c := 'a'; c <= 'z'; c++ {
 		t[c], t[c-'a'+'A'] = true, true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
+	for i := range len(extra) {
+		t[extra[i]] = true
 	}
 	return t
-}()
+}
+
+// allIn reports whether every byte of b is in set.
+func allIn(b []byte, set *[256]bool) bool {
+	for _, c := range b {
+		if !set[c] {
+			return false
+		}
+	}
+	return true
+}
 
 // fieldValue reports whether b is a header value without control
 // characters (tabs aside) or bytes beyond ASCII.
