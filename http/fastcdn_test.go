@@ -38,20 +38,7 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 	lane := func(t *testing.T, p string, hdr http.Header) (*http.Response, []byte, bool) {
 		t.Helper()
 		before := h.srv.fastAnswers.Load()
-		req, err := http.NewRequest("GET", h.ts.URL+p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		maps.Copy(req.Header, hdr)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, body := h.sendOn(t, client, "GET", p, "", nil, hdr)
 		return resp, body, h.srv.fastAnswers.Load() > before
 	}
 	notPlain := http.Header{"X-Not-Plain": {"1"}}

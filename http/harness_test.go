@@ -238,6 +238,12 @@ func mintToken(t testing.TB, subject string) string {
 // send performs a request against the test server and reads the answer.
 func (h *harness) send(t testing.TB, method, path, tok string, body io.Reader, hdr http.Header) (*http.Response, []byte) {
 	t.Helper()
+	return h.sendOn(t, h.client, method, path, tok, body, hdr)
+}
+
+// sendOn is send with another client.
+func (h *harness) sendOn(t testing.TB, client *http.Client, method, path, tok string, body io.Reader, hdr http.Header) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, h.ts.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +254,7 @@ func (h *harness) send(t testing.TB, method, path, tok string, body io.Reader, h
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := h.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
