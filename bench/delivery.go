@@ -64,6 +64,9 @@ type deliveryFile struct {
 	body []byte
 }
 
+// slug names f in a file name: "variant-86-KiB-WebP".
+func (f *deliveryFile) slug() string { return strings.ReplaceAll(f.name, " ", "-") }
+
 // wrkResult is what one wrk run reported.
 type wrkResult struct {
 	reqPerSec float64
@@ -179,18 +182,19 @@ func (b *bench) measureDelivery(ctx context.Context, be *backend) error {
 	fmt.Fprintln(tw, "\tfile\tbytes\tround\timaged req/s\tp50\tp99\tCPU/req\tnginx req/s\tp50\tp99\tCPU/req\tratio\tnet/http req/s\tCPU/req\tratio\t")
 	for _, f := range files {
 		for round := 1; round <= rounds; round++ {
-			// With -cpuprofile, imaged's first measured window is profiled.
+			// With -cpuprofile, imaged's first measured window of each file
+			// is profiled, to the file's own profile.
 			var wait func() error
-			if b.o.cpuprofile != "" && !b.profiled {
-				b.profiled = true
-				wait = b.profile(ctx, load{Warmup: b.o.warmup, Dur: b.o.dur})
+			prof := b.o.cpuprofile + "." + f.slug()
+			if b.o.cpuprofile != "" && round == 1 {
+				wait = b.profile(ctx, load{Warmup: b.o.warmup, Dur: b.o.dur}, prof)
 			}
 			im, err := runWrk(ctx, wrk, srv.base+f.path, b.o.warmup, b.o.dur, srv.pid())
 			if wait != nil {
 				if perr := wait(); perr != nil {
 					progress("CPU profile failed: %v", perr)
 				} else {
-					progress("CPU profile of imaged during delivery of %s written to %s", f.name, b.o.cpuprofile)
+					progress("CPU profile of imaged during delivery of %s written to %s", f.name, prof)
 				}
 			}
 			if err != nil {

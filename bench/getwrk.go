@@ -100,7 +100,7 @@ func (b *bench) runGetWrk(ctx context.Context, name, base, idsFile string, pid, 
 	var wait func() error
 	if b.o.cpuprofile != "" && !b.profiled && pid != 0 {
 		b.profiled = true
-		wait = b.profile(ctx, load{Dur: b.o.dur})
+		wait = b.profile(ctx, load{Dur: b.o.dur}, b.o.cpuprofile)
 	}
 	before, err := treeCPU(pid)
 	if err != nil {

@@ -123,7 +123,8 @@
 //	-image-cache N   run imaged with --image-cache N (default: imaged's own,
 //	                 65,536 images)
 //	-cpuprofile FILE write a CPU profile of imaged during its first load run
-//	                 (with -only delivery: its first wrk window)
+//	                 (with -only delivery: one per file, FILE.<file>, of
+//	                 its first round)
 //	                 (the server is built with net/http/pprof on a private
 //	                 port through go build -overlay; the source is untouched);
 //	                 read it with: go tool pprof -top FILE
@@ -254,7 +255,7 @@ func main() {
 	flag.IntVar(&o.uploads, "uploads", 16, "concurrent uploads in the memory test")
 	flag.DurationVar(&o.genDur, "gen-d", 5*time.Second, "measured window of each run of the generation benchmark")
 	flag.StringVar(&o.imageCache, "image-cache", "", "run imaged with --image-cache `N` (images whose metadata it keeps in memory; default: imaged's own)")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of imaged during its first load run to `file`")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of imaged during its first load run to `file` (delivery: one per file, to file.<file>)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, data, server logs)")
 	flag.Parse()
 	listSet := false
@@ -554,7 +555,7 @@ func (b *bench) measureWith(ctx context.Context, name string, l load, pid int, r
 	var wait func() error
 	if b.o.cpuprofile != "" && !b.profiled && pid != 0 {
 		b.profiled = true
-		wait = b.profile(ctx, l)
+		wait = b.profile(ctx, l, b.o.cpuprofile)
 	}
 	res := run(l)
 	if wait != nil {

@@ -53,8 +53,8 @@ func pprofOverlay(root, work string) (string, error) {
 
 // profile starts collecting a CPU profile of imaged over the measured window
 // of l (it starts after the warm-up) and returns a function that waits for
-// it and writes it to the -cpuprofile file.
-func (b *bench) profile(ctx context.Context, l load) func() error {
+// it and writes it to path.
+func (b *bench) profile(ctx context.Context, l load, path string) func() error {
 	done := make(chan error, 1)
 	go func() {
 		select {
@@ -80,7 +80,7 @@ func (b *bench) profile(ctx context.Context, l load) func() error {
 			done <- fmt.Errorf("pprof: status %d", resp.StatusCode)
 			return
 		}
-		f, err := os.Create(b.o.cpuprofile)
+		f, err := os.Create(path)
 		if err != nil {
 			done <- err
 			return
