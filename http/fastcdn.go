@@ -18,16 +18,36 @@ import (
 // (package fastlane), everything else by net/http with what Listener adds.
 // With tracing on, or without Config.LocalBlobs, every request goes to
 // net/http (which makes the spans; a blob in a bucket is not sent with
-// sendfile).
+// sendfile). After http.Server.Shutdown, Shutdown waits for the lane's
+// answers.
 func (s *Server) Listen(ln net.Listener) net.Listener {
 	if s.tel.Tracing() || !s.localBlobs {
 		return Listener(ln)
 	}
-	return Listener(fastlane.Listen(ln, fastCDN{s}, fastlane.Config{
+	lane := fastlane.Listen(ln, fastCDN{s}, fastlane.Config{
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		WriteTimeout:      writeTimeout,
-	}))
+	})
+	s.lanesMu.Lock()
+	s.lanes = append(s.lanes, lane)
+	s.lanesMu.Unlock()
+	return Listener(lane)
+}
+
+// Shutdown closes the fast lanes of the listeners Listen returned and waits
+// until they have sent the answers they were sending, or ctx ends. Call it
+// after http.Server.Shutdown, which waits for the connections net/http has.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.lanesMu.Lock()
+	lanes := s.lanes
+	s.lanesMu.Unlock()
+	for _, l := range lanes {
+		if err := l.Shutdown(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fastCDN answers the fast lane's requests for /cdn/{key},

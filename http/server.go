@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/generation"
+	"github.com/imaged/imaged/http/fastlane"
 	"github.com/imaged/imaged/images"
 	"github.com/imaged/imaged/telemetry"
 	"github.com/imaged/imaged/variants"
@@ -90,7 +92,9 @@ type Server struct {
 	variants     *variants.Service
 	localBlobs   bool
 	fastAnswers  atomic.Uint64 // answers the fast lane gave (fastcdn.go)
-	presetNames  []string      // sorted; the keys of every image's variants object
+	lanesMu      sync.Mutex
+	lanes        []*fastlane.Listener // the fast lanes Listen made, for Shutdown
+	presetNames  []string             // sorted; the keys of every image's variants object
 	mux          *http.ServeMux
 	handler      http.Handler
 }

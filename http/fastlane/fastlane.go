@@ -17,6 +17,7 @@
 package fastlane
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -74,15 +75,18 @@ type Listener struct {
 	done    chan struct{}
 	once    sync.Once
 
-	mu     sync.Mutex
-	err    error // what ended the accept loop
-	conns  map[*conn]struct{}
-	closed bool
+	mu      sync.Mutex
+	err     error // what ended the accept loop
+	conns   map[*conn]struct{}
+	closed  bool
+	drained chan struct{} // closed once closed and no connection is left in the lane
+	empty   bool          // drained is closed
 }
 
 // Listen starts taking ln's connections into the lane.
 func Listen(ln net.Listener, h Handler, cfg Config) *Listener {
-	l := &Listener{ln: ln, h: h, cfg: cfg, handoff: make(chan net.Conn), done: make(chan struct{}), conns: map[*conn]struct{}{}}
+	l := &Listener{ln: ln, h: h, cfg: cfg, handoff: make(chan net.Conn), done: make(chan struct{}),
+		conns: map[*conn]struct{}{}, drained: make(chan struct{})}
 	go l.acceptLoop()
 	return l
 }
@@ -145,10 +149,33 @@ func (l *Listener) Close() error {
 		for c := range l.conns {
 			c.closeIfIdle()
 		}
+		l.checkDrained()
 		l.mu.Unlock()
 		close(l.done)
 	})
 	return err
+}
+
+// Shutdown closes l as Close does and waits until the connections in the
+// lane have sent the answers they were sending, or ctx ends. Connections
+// handed over to net/http are http.Server.Shutdown's to wait for.
+func (l *Listener) Shutdown(ctx context.Context) error {
+	l.Close()
+	select {
+	case <-l.drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// checkDrained closes drained when the lane is closed and empty; l.mu is
+// held.
+func (l *Listener) checkDrained() {
+	if l.closed && len(l.conns) == 0 && !l.empty {
+		l.empty = true
+		close(l.drained)
+	}
 }
 
 // Addr is the listening address.
@@ -174,6 +201,7 @@ func (l *Listener) untrack(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.conns, c)
+	l.checkDrained()
 }
 
 // handOver gives c to net/http, or closes it when the listener closed.

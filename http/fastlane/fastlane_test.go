@@ -2,6 +2,8 @@ package fastlane
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,10 +22,15 @@ type fileHandler struct {
 	size int64
 	mu   sync.Mutex
 	done []int64 // bytes sent, per answer
+	// /slow waits for a value from gate before it is answered as /f.
+	entered, gate chan struct{}
 }
 
 func (h *fileHandler) Answer(r *Request) *Answer {
-	if r.Path != "/f" {
+	if r.Path == "/slow" {
+		h.entered <- struct{}{}
+		<-h.gate
+	} else if r.Path != "/f" {
 		return nil
 	}
 	return &Answer{File: h.f, Offset: 3, Size: h.size - 3, Header: []byte("Content-Type: text/plain\r\nX-Lane: yes\r\n"),
@@ -53,7 +60,7 @@ func lane(t *testing.T, cfg Config) (string, *fileHandler, *Listener) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	h := &fileHandler{f: f, size: 10}
+	h := &fileHandler{f: f, size: 10, entered: make(chan struct{}, 1), gate: make(chan struct{})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -218,4 +225,41 @@ func TestLaneTimeoutsAndClose(t *testing.T) {
 			t.Error("the listener still accepts after Close")
 		}
 	})
+}
+
+// Shutdown waits for an answer in the lane to be sent, and gives up when
+// its context ends.
+func TestLaneShutdownWaitsForAnswers(t *testing.T) {
+	addr, h, l := lane(t, Config{IdleTimeout: time.Hour})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-h.entered
+	idle, ibr := dial(t, addr) // waits in the lane for its next request: closed at once
+	io.WriteString(idle, "GET /f HTTP/1.1\r\nHost: x\r\n\r\n")
+	readAnswer(t, ibr, "GET")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := l.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with an answer held = %v, want the context's deadline", err)
+	}
+	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := ibr.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Errorf("idle connection read: %v, want EOF", err)
+	}
+
+	shut := make(chan error, 1)
+	go func() { shut <- l.Shutdown(context.Background()) }()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v before the answer was sent", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	h.gate <- struct{}{}
+	if _, body := readAnswer(t, br, "GET"); body != "defghij" {
+		t.Errorf("answer during shutdown = %q", body)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown = %v", err)
+	}
 }
