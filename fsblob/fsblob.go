@@ -99,8 +99,13 @@ func (s *Store) path(key string) (string, error) {
 	if !imaged.ValidBlobKey(key) {
 		return "", invalidKey()
 	}
+	return s.file(key), nil
+}
+
+// file is the path of a valid key's file.
+func (s *Store) file(key string) string {
 	d1, d2 := fanout(key)
-	return filepath.Join(s.dir, d1, d2, key), nil
+	return filepath.Join(s.dir, d1, d2, key)
 }
 
 func invalidKey() error { return imaged.Errorf(imaged.EValidation, "Invalid blob key") }
@@ -202,9 +207,8 @@ func syncDir(dir string) error {
 // Open returns the blob, read from its file, open already when it was read
 // lately.
 func (s *Store) Open(ctx context.Context, key string) (imaged.Blob, error) {
-	p, err := s.path(key)
-	if err != nil {
-		return nil, err
+	if !imaged.ValidBlobKey(key) {
+		return nil, invalidKey()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -213,6 +217,7 @@ func (s *Store) Open(ctx context.Context, key string) (imaged.Blob, error) {
 	if of != nil {
 		return newBlob(s.files, of), nil
 	}
+	p := s.file(key)
 	f, err := openFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, imaged.NotFound()

@@ -115,7 +115,7 @@ func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
 	return &fastlane.Answer{
 		File:   lb.LocalFile(),
 		Size:   blob.Size(),
-		Header: appendFastHeader(nil, &d, id),
+		Header: appendFastHeader(r.Scratch, &d, id),
 		Done: func(sent int64, err error) {
 			blob.Close()
 			f.s.tel.RequestDone(pattern, http.MethodGet, http.StatusOK, time.Since(r.Start), 0, sent)

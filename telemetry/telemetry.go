@@ -48,13 +48,19 @@ type Telemetry struct {
 	// The series every request and store operation records into, found
 	// once by their labels instead of hashed on every call (bounded: routes
 	// are patterns, methods a fixed list, statuses three digits).
-	requestSeries sync.Map // requestLabels → prometheus.Observer
+	requestSeries sync.Map // requestLabels → *requestSeries
 	storeSeries   sync.Map // [2]string{store, operation} → prometheus.Observer
 }
 
 type requestLabels struct {
 	route, method string
 	status        int
+}
+
+// requestSeries are the series a request with some requestLabels counts in.
+type requestSeries struct {
+	latency prometheus.Observer
+	in, out prometheus.Counter // by route only
 }
 
 // latencyBuckets suit requests and store operations: 0.5 ms to 10 s.
@@ -157,16 +163,21 @@ func (t *Telemetry) RequestDone(route, method string, status int, d time.Duratio
 	}
 	method = knownMethod(method)
 	k := requestLabels{route, method, status}
-	obs, ok := t.requestSeries.Load(k)
+	v, ok := t.requestSeries.Load(k)
 	if !ok {
-		obs, _ = t.requestSeries.LoadOrStore(k, t.requests.WithLabelValues(route, method, statusText(status)))
+		v, _ = t.requestSeries.LoadOrStore(k, &requestSeries{
+			latency: t.requests.WithLabelValues(route, method, statusText(status)),
+			in:      t.bodyIn.WithLabelValues(route),
+			out:     t.bodyOut.WithLabelValues(route),
+		})
 	}
-	obs.(prometheus.Observer).Observe(d.Seconds())
+	series := v.(*requestSeries)
+	series.latency.Observe(d.Seconds())
 	if in > 0 {
-		t.bodyIn.WithLabelValues(route).Add(float64(in))
+		series.in.Add(float64(in))
 	}
 	if out > 0 {
-		t.bodyOut.WithLabelValues(route).Add(float64(out))
+		series.out.Add(float64(out))
 	}
 }
 

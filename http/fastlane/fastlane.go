@@ -31,6 +31,9 @@ type Request struct {
 	Accept    string // the Accept header, "" if none
 	RequestID string // the X-Request-Id header, "" if none
 	Start     time.Time
+	// Scratch is an empty buffer of the connection's that the Answer's
+	// Header may be appended to; the lane reuses it after Done.
+	Scratch []byte
 }
 
 // Answer is the file a Handler answers a Request with.
@@ -263,6 +266,7 @@ func (c *conn) setIdle(idle bool) bool {
 func (c *conn) serve() {
 	buf := make([]byte, maxHeader)
 	n := 0 // bytes in buf
+	scratch := make([]byte, 0, 1024)
 	for first := true; ; first = false {
 		end, err := c.readRequest(buf, &n, first)
 		if err != nil {
@@ -278,7 +282,7 @@ func (c *conn) serve() {
 			c.handOver(buf[:n])
 			return
 		}
-		req.Start = time.Now()
+		req.Start, req.Scratch = time.Now(), scratch
 		a := c.l.h.Answer(&req.Request)
 		if a == nil {
 			c.handOver(buf[:n])
@@ -301,12 +305,14 @@ var errNotPlain = errors.New("fastlane: not a plain request")
 // counts as idle (IdleTimeout, ended by Close); from the first byte the
 // head must arrive within ReadHeaderTimeout, as with net/http (whose
 // header timeout also runs from the start of the connection's first
-// request).
+// request). A head that comes in one read, as nearly all do, costs one
+// deadline.
 func (c *conn) readRequest(buf []byte, n *int, first bool) (int, error) {
+	headerDeadline := false // ReadHeaderTimeout is in force
 	if *n == 0 {
 		wait := c.l.cfg.IdleTimeout
 		if first {
-			wait = c.l.cfg.ReadHeaderTimeout
+			wait, headerDeadline = c.l.cfg.ReadHeaderTimeout, true
 		}
 		// The deadline first: Close's wake-up (a deadline of now) must
 		// come after it.
@@ -328,12 +334,6 @@ func (c *conn) readRequest(buf []byte, n *int, first bool) (int, error) {
 			return 0, err
 		}
 		*n = m
-		if !first {
-			c.tc.SetReadDeadline(deadline(c.l.cfg.ReadHeaderTimeout))
-		}
-	} else {
-		// The start of a pipelined request is here already.
-		c.tc.SetReadDeadline(deadline(c.l.cfg.ReadHeaderTimeout))
 	}
 	for {
 		end, ok := headEnd(buf[:*n])
@@ -341,11 +341,15 @@ func (c *conn) readRequest(buf []byte, n *int, first bool) (int, error) {
 			return 0, errNotPlain
 		}
 		if end > 0 {
-			c.tc.SetReadDeadline(time.Time{})
-			return end, nil
+			return end, nil // the read deadline left does not matter until the next read
 		}
 		if *n == len(buf) {
 			return 0, errNotPlain
+		}
+		if !headerDeadline {
+			// The start of a request is here (read now or pipelined).
+			c.tc.SetReadDeadline(deadline(c.l.cfg.ReadHeaderTimeout))
+			headerDeadline = true
 		}
 		m, err := c.tc.Read(buf[*n:])
 		*n += m

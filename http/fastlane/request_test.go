@@ -3,6 +3,7 @@ package fastlane
 import (
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestParseRequest(t *testing.T) {
 	}
 	for head, want := range plain {
 		got, ok := parseRequest([]byte(head))
-		if !ok || got != want {
+		if !ok || !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: %+v, %v; want %+v, plain", head, got, ok, want)
 		}
 	}
