@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
@@ -78,6 +79,10 @@ type ingredientV3 struct {
 	ValidationResults *validationResults `cbor:"validationResults,omitempty"`
 }
 
+// parentOf is the relationship of an ingredient to the asset derived from
+// it: a manifest has one at most.
+const parentOf = "parentOf"
+
 const (
 	labelActions    = "c2pa.actions.v2"
 	labelIngredient = "c2pa.ingredient.v3"
@@ -111,10 +116,31 @@ func newAssertion(label string, v any) (assertion, error) {
 
 // manifestSpec is one manifest to add to an asset.
 type manifestSpec struct {
-	label      string      // urn:c2pa:<uuid>
-	title      string      // dc:title of the claim
-	assertions []assertion // all but the hard binding, which signing adds
-	parents    [][]byte    // manifest boxes of the ingredients, kept in our store before ours
+	label           string      // urn:c2pa:<uuid>
+	title           string      // dc:title of the claim
+	assertions      []assertion // all but the hard binding, which signing adds
+	parents         []jumbfBox  // manifests of the ingredients, kept in our store before ours
+	ingredientCount int         // ingredient assertions among assertions
+}
+
+// addIngredient adds ing to spec's assertions, labelled as the C2PA
+// labels a manifest's ingredients (c2pa.ingredient.v3, then
+// c2pa.ingredient.v3__1, ...), and its manifests to the store (once: two
+// ingredients may share history, and a label met twice in a store is
+// ambiguous). It returns the ingredient's hashed URI, for the actions.
+func (spec *manifestSpec) addIngredient(ing ingredient) hashedURI {
+	a := ing.assertion
+	if spec.ingredientCount > 0 {
+		a.label = fmt.Sprintf("%s__%d", labelIngredient, spec.ingredientCount)
+	}
+	spec.ingredientCount++
+	spec.assertions = append(spec.assertions, a)
+	for _, m := range ing.manifests {
+		if !slices.ContainsFunc(spec.parents, func(p jumbfBox) bool { return p.label == m.label }) {
+			spec.parents = append(spec.parents, m)
+		}
+	}
+	return a.uri()
 }
 
 func newManifestLabel() string {
@@ -167,7 +193,11 @@ func buildStore(spec manifestSpec, generator generatorInfo, creds *Credentials, 
 		superbox(typeClaim, labelClaim, box("cbor", claimCBOR)),
 		superbox(typeSignature, labelSignature, box("cbor", cose)),
 	)
-	return superbox(typeStore, labelStore, append(append([][]byte{}, spec.parents...), manifest)...), nil
+	var children [][]byte
+	for _, p := range spec.parents {
+		children = append(children, p.raw)
+	}
+	return superbox(typeStore, labelStore, append(children, manifest)...), nil
 }
 
 // embedManifest embeds spec's manifest, signed, into data (which must not
@@ -214,38 +244,68 @@ func embedManifest(data []byte, spec manifestSpec, generator generatorInfo, cred
 	return signed, nil
 }
 
-// parentIngredient returns the c2pa.ingredient.v3 assertion that makes the
-// active manifest of store (a manifest store found in a source image) the
-// parent of a new manifest, and the manifest boxes to keep in the new store.
-func parentIngredient(store []byte, title, format string) (assertion, [][]byte, error) {
+// addActions puts the c2pa.actions.v2 assertion of acts first among
+// spec's assertions.
+func (spec *manifestSpec) addActions(acts []action) error {
+	a, err := newAssertion(labelActions, actionsV2{Actions: acts})
+	if err != nil {
+		return err
+	}
+	spec.assertions = append([]assertion{a}, spec.assertions...)
+	return nil
+}
+
+// ingredients is the parameters of an action that names ingredients.
+func ingredients(uris ...hashedURI) map[string]any {
+	return map[string]any{"ingredients": uris}
+}
+
+// ingredient is an ingredient assertion of a new manifest, with what the
+// ingredient brings along.
+type ingredient struct {
+	assertion
+	manifest  string     // the label of the ingredient's active manifest; "" without one
+	manifests []jumbfBox // the ingredient's manifest store, to keep in the new one
+}
+
+// ingredientOf returns the c2pa.ingredient.v3 assertion ing (its title,
+// format, relationship...) of an image whose marks are marks: when they
+// hold a manifest store that parses, the assertion references its active
+// manifest and claim signature and brings its manifests along; otherwise
+// it names the image with ing's fields only.
+func ingredientOf(marks container.Marks, ing ingredientV3) (ingredient, error) {
+	if marks.C2PA != nil {
+		if in, err := manifestIngredient(marks.C2PA, ing); err == nil {
+			return in, nil
+		} // a store that does not parse is no part of the new one
+	}
+	a, err := newAssertion(labelIngredient, ing)
+	return ingredient{assertion: a}, err
+}
+
+// manifestIngredient returns the c2pa.ingredient.v3 assertion ing that
+// references the active manifest of store (a manifest store found in an
+// ingredient), and the manifests to keep in the new store.
+func manifestIngredient(store []byte, ing ingredientV3) (ingredient, error) {
 	sb, err := parseSuperbox(store, 1)
 	if err != nil || sb.label != labelStore || len(sb.children) == 0 {
-		return assertion{}, nil, errJUMBF
+		return ingredient{}, errJUMBF
 	}
 	active := sb.children[len(sb.children)-1]
 	sig, err := parseSuperbox(findChildRaw(active, labelSignature), 0)
 	if err != nil {
-		return assertion{}, nil, err
+		return ingredient{}, err
 	}
 	mh := sha256.Sum256(active.payload)
 	sh := sha256.Sum256(sig.payload)
-	ing := ingredientV3{
-		Title:             title,
-		Format:            format,
-		Relationship:      "parentOf",
-		ActiveManifest:    &hashedURI{URL: manifestURI(active.label), Hash: mh[:]},
-		ClaimSignature:    &hashedURI{URL: manifestURI(active.label) + "/" + labelSignature, Hash: sh[:]},
-		ValidationResults: &validationResults{ActiveManifest: statusCodes{Success: []any{}, Informational: []any{}, Failure: []any{}}},
-	}
+	ing.ActiveManifest = &hashedURI{URL: manifestURI(active.label), Hash: mh[:]}
+	ing.ClaimSignature = &hashedURI{URL: manifestURI(active.label) + "/" + labelSignature, Hash: sh[:]}
+	ing.ValidationResults = &validationResults{ActiveManifest: statusCodes{Success: []any{}, Informational: []any{}, Failure: []any{}}}
 	a, err := newAssertion(labelIngredient, ing)
 	if err != nil {
-		return assertion{}, nil, err
+		return ingredient{}, err
 	}
-	var parents [][]byte
-	for _, m := range sb.children {
-		parents = append(parents, m.raw)
-	}
-	return a, parents, nil
+	return ingredient{assertion: a, manifest: active.label, manifests: sb.children}, nil
 }
 
 // findChildRaw returns the raw superbox of b's child labelled label, or nil.
@@ -293,7 +353,7 @@ func parentManifest(store []byte) string {
 				V3           *hashedURI `cbor:"activeManifest"`
 				V1           *hashedURI `cbor:"c2pa_manifest"`
 			}
-			if cbor.Unmarshal(data, &ing) != nil || ing.Relationship != "parentOf" {
+			if cbor.Unmarshal(data, &ing) != nil || ing.Relationship != parentOf {
 				continue
 			}
 			ref := ing.V3

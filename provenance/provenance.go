@@ -112,21 +112,19 @@ func (m *Marker) mark(data []byte, provider, model, sourceType string) ([]byte, 
 	}
 	acts := []action{created}
 	if marks.C2PA != nil && m.Signs() {
-		ing, parents, err := parentIngredient(marks.C2PA, spec.title, mediaType)
+		ing, err := manifestIngredient(marks.C2PA, ingredientV3{Title: spec.title, Format: mediaType, Relationship: parentOf})
 		if err == nil {
 			if data, err = container.RemoveC2PA(data); err != nil {
 				return nil, nil, unmarkable(err)
 			}
-			spec.assertions = append(spec.assertions, ing)
-			spec.parents = parents
-			p.Ingredient, _, _, _ = activeManifestInfo(marks.C2PA)
+			p.Ingredient = ing.manifest
 			acts = []action{{
 				Action:            "c2pa.opened",
 				When:              created.When,
 				SoftwareAgent:     m.generator,
 				DigitalSourceType: sourceType,
 				Description:       "The image as " + provider + " signed it, marked by imaged",
-				Parameters:        map[string]any{"ingredients": []hashedURI{ing.uri()}},
+				Parameters:        ingredients(spec.addIngredient(ing)),
 			}}
 		} // a store that does not parse is dropped and replaced by ours
 	}
@@ -148,11 +146,9 @@ func (m *Marker) mark(data []byte, provider, model, sourceType string) ([]byte, 
 	if !m.Signs() {
 		return data, p, nil
 	}
-	actAssertion, err := newAssertion(labelActions, actionsV2{Actions: acts})
-	if err != nil {
+	if err := spec.addActions(acts); err != nil {
 		return nil, nil, err
 	}
-	spec.assertions = append([]assertion{actAssertion}, spec.assertions...)
 	if marks.C2PA != nil && spec.parents == nil {
 		if data, err = container.RemoveC2PA(data); err != nil {
 			return nil, nil, unmarkable(err)

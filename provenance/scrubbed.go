@@ -25,29 +25,27 @@ func (m *Marker) MarkScrubbed(data []byte) ([]byte, *imaged.Provenance, error) {
 	}
 	format := container.Sniff(data)
 	spec := manifestSpec{label: newManifestLabel(), title: "upload." + format.Ext()}
-	ing, parents, err := parentIngredient(marks.C2PA, spec.title, format.MediaType())
+	ing, err := manifestIngredient(marks.C2PA, ingredientV3{Title: spec.title, Format: format.MediaType(), Relationship: parentOf})
 	if err != nil {
 		return nil, nil, unmarkable(err)
 	}
-	parent, _, sourceType, _ := activeManifestInfo(marks.C2PA)
+	_, _, sourceType, _ := activeManifestInfo(marks.C2PA)
 	if marks.XMP != nil {
 		if st := xmpDigitalSourceType(marks.XMP); st != "" {
 			sourceType = st
 		}
 	}
-	spec.parents = parents
+	parent := spec.addIngredient(ing)
 	when := m.cfg.Now().UTC().Format(time.RFC3339)
 	acts := []action{
 		{Action: "c2pa.opened", When: when, SoftwareAgent: m.generator, DigitalSourceType: sourceType,
-			Parameters: map[string]any{"ingredients": []hashedURI{ing.uri()}}},
+			Parameters: ingredients(parent)},
 		{Action: "c2pa.edited.metadata", When: when, SoftwareAgent: m.generator,
 			Description: "Private metadata removed (location, serial numbers, contact details)"},
 	}
-	actAssertion, err := newAssertion(labelActions, actionsV2{Actions: acts})
-	if err != nil {
+	if err := spec.addActions(acts); err != nil {
 		return nil, nil, err
 	}
-	spec.assertions = []assertion{actAssertion, ing}
 	if data, err = container.RemoveC2PA(data); err != nil {
 		return nil, nil, unmarkable(err)
 	}
@@ -55,5 +53,5 @@ func (m *Marker) MarkScrubbed(data []byte) ([]byte, *imaged.Provenance, error) {
 	if err != nil {
 		return nil, nil, unmarkable(err)
 	}
-	return out, &imaged.Provenance{DigitalSourceType: sourceType, C2PA: true, Manifest: spec.label, ClaimGenerator: "imaged", Ingredient: parent}, nil
+	return out, &imaged.Provenance{DigitalSourceType: sourceType, C2PA: true, Manifest: spec.label, ClaimGenerator: "imaged", Ingredient: ing.manifest}, nil
 }

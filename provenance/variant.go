@@ -77,26 +77,19 @@ func (m *Marker) MarkVariant(ctx context.Context, original *imaged.Image, source
 
 	// The original as the parent ingredient, carrying its manifest if it
 	// has one.
-	parentTitle := original.OriginalFilename
-	var ing assertion
-	if sm, err := container.ReadMarks(source); err == nil && sm.C2PA != nil {
-		ing, spec.parents, err = parentIngredient(sm.C2PA, parentTitle, original.MediaType)
-		if err != nil {
-			spec.parents = nil
-		}
+	sm, _ := container.ReadMarks(source) // marks that do not read are none
+	ing, err := ingredientOf(sm, ingredientV3{Title: original.OriginalFilename, Format: original.MediaType, Relationship: parentOf})
+	if err != nil {
+		return nil, err
 	}
-	if spec.parents == nil {
-		if ing, err = newAssertion(labelIngredient, ingredientV3{Title: parentTitle, Format: original.MediaType, Relationship: "parentOf"}); err != nil {
-			return nil, err
-		}
-	}
+	parent := spec.addIngredient(ing)
 	when := now.UTC().Format(time.RFC3339)
 	acts := []action{{
 		Action:            "c2pa.opened",
 		When:              when,
 		SoftwareAgent:     m.generator,
 		DigitalSourceType: prov.DigitalSourceType,
-		Parameters:        map[string]any{"ingredients": []hashedURI{ing.uri()}},
+		Parameters:        ingredients(parent),
 	}}
 	if info.Width != original.Width || info.Height != original.Height {
 		acts = append(acts, action{Action: "c2pa.resized", When: when, SoftwareAgent: m.generator,
@@ -104,11 +97,9 @@ func (m *Marker) MarkVariant(ctx context.Context, original *imaged.Image, source
 	}
 	acts = append(acts, action{Action: "c2pa.transcoded", When: when, SoftwareAgent: m.generator,
 		Description: "Re-encoded as " + mediaType})
-	actAssertion, err := newAssertion(labelActions, actionsV2{Actions: acts})
-	if err != nil {
+	if err := spec.addActions(acts); err != nil {
 		return nil, err
 	}
-	spec.assertions = []assertion{actAssertion, ing}
 	out, err = embedManifest(out, spec, m.generator, m.cfg.Credentials)
 	if err != nil {
 		return nil, unmarkable(err)
