@@ -76,10 +76,12 @@ type Marker interface {
 
 // EditMarker is a Marker that also marks edits, as made from an existing
 // image with a trained model (the IPTC digital source type
-// compositeWithTrainedAlgorithmicMedia). A Marker without it marks edits
-// as generated images.
+// compositeWithTrainedAlgorithmicMedia): source is the image edited and
+// sourceData its stored bytes, the ones sent to the provider, which the
+// marks name as the edit's ingredient. A Marker without it marks edits as
+// generated images.
 type EditMarker interface {
-	MarkEdited(data []byte, provider, model string) ([]byte, *imaged.Provenance, error)
+	MarkEdited(data []byte, source *imaged.Image, sourceData []byte, provider, model string) ([]byte, *imaged.Provenance, error)
 }
 
 // Service generates images.
@@ -301,7 +303,7 @@ func (s *Service) store(ctx context.Context, owner string, res *resolved, gen *i
 	if s.cfg.Marker != nil {
 		var err error
 		if em, ok := s.cfg.Marker.(EditMarker); ok && res.edit != nil {
-			data, n.Provenance, err = em.MarkEdited(data, gen.Provider, gen.Model)
+			data, n.Provenance, err = em.MarkEdited(data, res.edit.source, res.edit.image.Data, gen.Provider, gen.Model)
 		} else {
 			data, n.Provenance, err = s.cfg.Marker.MarkGenerated(data, gen.Provider, gen.Model)
 		}

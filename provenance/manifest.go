@@ -74,14 +74,21 @@ type ingredientV3 struct {
 	Title             string             `cbor:"dc:title,omitempty"`
 	Format            string             `cbor:"dc:format,omitempty"`
 	Relationship      string             `cbor:"relationship"`
+	InstanceID        string             `cbor:"instanceID,omitempty"`
+	Description       string             `cbor:"description,omitempty"`
 	ActiveManifest    *hashedURI         `cbor:"activeManifest,omitempty"`
 	ClaimSignature    *hashedURI         `cbor:"claimSignature,omitempty"`
 	ValidationResults *validationResults `cbor:"validationResults,omitempty"`
 }
 
-// parentOf is the relationship of an ingredient to the asset derived from
-// it: a manifest has one at most.
-const parentOf = "parentOf"
+// An ingredient's relationship to the asset whose manifest names it: the
+// asset is derived from its (only) parentOf ingredient; an inputTo
+// ingredient was an input of the computation (an AI model) that made or
+// changed it.
+const (
+	parentOf = "parentOf"
+	inputTo  = "inputTo"
+)
 
 const (
 	labelActions    = "c2pa.actions.v2"

@@ -80,62 +80,33 @@ func unmarkable(err error) error {
 // claiming to have created the image. It returns the marked bytes and
 // what they now say.
 func (m *Marker) MarkGenerated(data []byte, provider, model string) ([]byte, *imaged.Provenance, error) {
-	return m.mark(data, provider, model, TrainedAlgorithmicMedia)
+	return m.mark(data, nil, provider, model)
 }
 
-// MarkEdited marks an image that provider's model made from an existing
-// image as a prompt said: as MarkGenerated, with the digital source type
-// compositeWithTrainedAlgorithmicMedia.
-func (m *Marker) MarkEdited(data []byte, provider, model string) ([]byte, *imaged.Provenance, error) {
-	return m.mark(data, provider, model, CompositeWithTrainedAlgorithmicMedia)
-}
-
-// mark embeds the marks of an image a model made, of digital source type
-// sourceType.
-func (m *Marker) mark(data []byte, provider, model, sourceType string) ([]byte, *imaged.Provenance, error) {
+// mark embeds the marks of an image provider's model made: from nothing,
+// or, for an edit, from source.
+func (m *Marker) mark(data []byte, source *editSource, provider, model string) ([]byte, *imaged.Provenance, error) {
+	sourceType, title := source.digitalSourceType(), "generated."
+	if source != nil {
+		title = "edit."
+	}
 	format := container.Sniff(data)
-	mediaType := format.MediaType()
 	marks, err := container.ReadMarks(data)
 	if err != nil {
 		return nil, nil, unmarkable(err)
-	}
-	now := m.cfg.Now()
-	a := m.agent(provider, model)
-	p := &imaged.Provenance{DigitalSourceType: sourceType}
-	spec := manifestSpec{label: newManifestLabel(), title: "generated." + format.Ext()}
-
-	created := action{
-		Action:            "c2pa.created",
-		When:              now.UTC().Format(time.RFC3339),
-		SoftwareAgent:     a.softwareAgent(),
-		DigitalSourceType: sourceType,
-	}
-	acts := []action{created}
-	if marks.C2PA != nil && m.Signs() {
-		ing, err := manifestIngredient(marks.C2PA, ingredientV3{Title: spec.title, Format: mediaType, Relationship: parentOf})
-		if err == nil {
-			if data, err = container.RemoveC2PA(data); err != nil {
-				return nil, nil, unmarkable(err)
-			}
-			p.Ingredient = ing.manifest
-			acts = []action{{
-				Action:            "c2pa.opened",
-				When:              created.When,
-				SoftwareAgent:     m.generator,
-				DigitalSourceType: sourceType,
-				Description:       "The image as " + provider + " signed it, marked by imaged",
-				Parameters:        ingredients(spec.addIngredient(ing)),
-			}}
-		} // a store that does not parse is dropped and replaced by ours
 	}
 	if marks.C2PA != nil && !m.Signs() {
 		// Without signing, a manifest the provider signed is worth more
 		// than our XMP: any change would break its hard binding, so the
 		// bytes stay as they came.
-		if in := Inspect(data); in != nil {
+		if in := FromMarks(marks); in != nil {
 			return data, in, nil
 		}
 	}
+	now := m.cfg.Now()
+	a := m.agent(provider, model)
+	p := &imaged.Provenance{DigitalSourceType: sourceType}
+	spec := manifestSpec{label: newManifestLabel(), title: title + format.Ext()}
 	uri := ""
 	if m.Signs() {
 		uri = manifestURI(spec.label)
@@ -146,20 +117,80 @@ func (m *Marker) mark(data []byte, provider, model, sourceType string) ([]byte, 
 	if !m.Signs() {
 		return data, p, nil
 	}
-	if err := spec.addActions(acts); err != nil {
-		return nil, nil, err
-	}
-	if marks.C2PA != nil && spec.parents == nil {
+	var signed *ingredient
+	if marks.C2PA != nil {
+		// The provider's manifest store: our parent if it parses, dropped
+		// and replaced by ours if it does not.
+		if ing, err := manifestIngredient(marks.C2PA, ingredientV3{Title: spec.title, Format: format.MediaType(), Relationship: parentOf}); err == nil {
+			signed = &ing
+		}
 		if data, err = container.RemoveC2PA(data); err != nil {
 			return nil, nil, unmarkable(err)
 		}
+	}
+	acts, parent, err := m.madeActions(&spec, signed, source, a, now.UTC().Format(time.RFC3339))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := spec.addActions(acts); err != nil {
+		return nil, nil, err
 	}
 	out, err := embedManifest(data, spec, m.generator, m.cfg.Credentials)
 	if err != nil {
 		return nil, nil, unmarkable(err)
 	}
-	p.C2PA, p.Manifest, p.ClaimGenerator = true, spec.label, "imaged"
+	p.C2PA, p.Manifest, p.ClaimGenerator, p.Ingredient = true, spec.label, "imaged", parent
 	return out, p, nil
+}
+
+// madeActions returns the actions of the manifest of an image a model made
+// (agent a, at when), adding the ingredients they name to spec, and the
+// label of the parent ingredient's manifest ("" for none):
+//   - generated: c2pa.created;
+//   - generated and signed by its provider (signed, the provider's
+//     manifest): c2pa.opened of the provider's manifest as parentOf
+//     ingredient;
+//   - edited: c2pa.opened of the source as parentOf ingredient, then
+//     c2pa.edited by the model;
+//   - edited and signed by its provider: c2pa.opened of the provider's
+//     manifest as parentOf ingredient, and the source as an inputTo one.
+//
+// The action that made the image gives its digital source type.
+//
+// When an edit comes back signed, the image our manifest derives from is
+// the provider's: its hard binding is to those bytes, and C2PA allows a
+// manifest one parentOf ingredient only (manifest.multipleParents), which
+// c2pa.opened must name. The source is then what C2PA 2.x's inputTo
+// relationship says: an input of the computation (the provider's model)
+// that made the image. The edit itself is the provider's to record, in
+// its manifest; ours records the opening, as for a signed generation.
+func (m *Marker) madeActions(spec *manifestSpec, signed *ingredient, source *editSource, a Agent, when string) ([]action, string, error) {
+	sourceType := source.digitalSourceType()
+	if signed != nil {
+		opened := action{Action: "c2pa.opened", When: when, SoftwareAgent: m.generator, DigitalSourceType: sourceType,
+			Description: "The image as " + a.Provider + " signed it, marked by imaged",
+			Parameters:  ingredients(spec.addIngredient(*signed))}
+		if source != nil {
+			ing, err := source.ingredient(inputTo, "The image "+a.Provider+"'s model edited into the parent")
+			if err != nil {
+				return nil, "", err
+			}
+			spec.addIngredient(ing)
+		}
+		return []action{opened}, signed.manifest, nil
+	}
+	if source == nil {
+		return []action{{Action: "c2pa.created", When: when, SoftwareAgent: a.softwareAgent(), DigitalSourceType: sourceType}}, "", nil
+	}
+	ing, err := source.ingredient(parentOf, "")
+	if err != nil {
+		return nil, "", err
+	}
+	return []action{
+		{Action: "c2pa.opened", When: when, SoftwareAgent: m.generator, Parameters: ingredients(spec.addIngredient(ing))},
+		{Action: "c2pa.edited", When: when, SoftwareAgent: a.softwareAgent(), DigitalSourceType: sourceType,
+			Description: "Edited by " + a.Provider + "'s model " + a.Model + " as a prompt asked"},
+	}, ing.manifest, nil
 }
 
 // Inspect reads the marks an image came with: the digital source type of

@@ -270,15 +270,22 @@ func TestC2PARsSeesATamperedImage(t *testing.T) {
 	}
 }
 
+// providerMarker signs as a provider that signs its images would, with
+// credentials of its own.
+func providerMarker(t *testing.T) *Marker {
+	t.Helper()
+	creds, err := DevelopmentCredentials(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Config{Version: "provider-1", Credentials: creds})
+}
+
 // TestProviderManifestBecomesTheParent: an image its provider signed (as
 // OpenAI does) keeps the provider's manifest, as the parent ingredient of
 // ours, and c2pa-rs validates both.
 func TestProviderManifestBecomesTheParent(t *testing.T) {
-	providerCreds, err := DevelopmentCredentials(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := New(Config{Version: "provider-1", Credentials: providerCreds})
+	provider := providerMarker(t)
 	m := testMarker(t)
 	for _, s := range samples(t) {
 		t.Run(s.name, func(t *testing.T) {

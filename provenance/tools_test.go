@@ -23,6 +23,17 @@ type c2paCodes struct {
 	Failure       []c2paStatus `json:"failure"`
 }
 
+// c2paIngredient is an ingredient as c2pa-rs reads it.
+type c2paIngredient struct {
+	Label          string `json:"label"` // its assertion's
+	Title          string `json:"title"`
+	Format         string `json:"format"`
+	InstanceID     string `json:"instance_id"`
+	Description    string `json:"description"`
+	Relationship   string `json:"relationship"`
+	ActiveManifest string `json:"active_manifest"`
+}
+
 // c2paReport is the part of c2pa-rs's reading the tests check.
 type c2paReport struct {
 	Found bool   `json:"found"`
@@ -35,10 +46,7 @@ type c2paReport struct {
 				Label string          `json:"label"`
 				Data  json.RawMessage `json:"data"`
 			} `json:"assertions"`
-			Ingredients []struct {
-				Relationship   string `json:"relationship"`
-				ActiveManifest string `json:"active_manifest"`
-			} `json:"ingredients"`
+			Ingredients   []c2paIngredient `json:"ingredients"`
 			SignatureInfo struct {
 				Alg        string `json:"alg"`
 				Issuer     string `json:"issuer"`
@@ -55,6 +63,28 @@ type c2paReport struct {
 		} `json:"validation_results"`
 		ValidationState string `json:"validation_state"`
 	} `json:"store"`
+}
+
+// ingredientDeltas returns what c2pa-rs found validating the ingredient
+// whose assertion is labelled label in the active manifest: the codes of
+// success, informational and failure.
+func (r *c2paReport) ingredientDeltas(label string) (success, info, failure []string) {
+	suffix := "/" + r.Store.ActiveManifest + "/" + labelAssertions + "/" + label
+	for _, d := range r.Store.ValidationResults.IngredientDeltas {
+		if !strings.HasSuffix(d.IngredientAssertionURI, suffix) {
+			continue
+		}
+		for _, s := range d.ValidationDeltas.Success {
+			success = append(success, s.Code)
+		}
+		for _, s := range d.ValidationDeltas.Informational {
+			info = append(info, s.Code)
+		}
+		for _, s := range d.ValidationDeltas.Failure {
+			failure = append(failure, s.Code)
+		}
+	}
+	return success, info, failure
 }
 
 func (r *c2paReport) codes() (success, failure []string) {

@@ -19,6 +19,7 @@ const (
 	digitalSourceTypePrefix              = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 	nsIptc4xmpExt                        = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 	nsXMP                                = "http://ns.adobe.com/xap/1.0/"
+	nsXMPMM                              = "http://ns.adobe.com/xap/1.0/mm/"
 	nsDCTerms                            = "http://purl.org/dc/terms/"
 	xmpDigitalSourceTypeName             = "DigitalSourceType"
 )
@@ -75,8 +76,14 @@ func xmpPacket(sourceType string, a Agent, created time.Time, manifestURI string
 }
 
 // xmpDigitalSourceType returns the Iptc4xmpExt:DigitalSourceType of an XMP
-// packet, written as an attribute or as an element, or "".
+// packet, or "".
 func xmpDigitalSourceType(packet []byte) string {
+	return xmpProperty(packet, nsIptc4xmpExt, xmpDigitalSourceTypeName)
+}
+
+// xmpProperty returns the simple property name of namespace ns in an XMP
+// packet, written as an attribute or as an element, or "".
+func xmpProperty(packet []byte, ns, name string) string {
 	d := xml.NewDecoder(bytes.NewReader(packet))
 	d.Strict = false
 	for range 10000 { // a packet is small; bound the walk all the same
@@ -88,7 +95,7 @@ func xmpDigitalSourceType(packet []byte) string {
 		if !ok {
 			continue
 		}
-		if se.Name.Space == nsIptc4xmpExt && se.Name.Local == xmpDigitalSourceTypeName {
+		if se.Name.Space == ns && se.Name.Local == name {
 			var v string
 			if err := d.DecodeElement(&v, &se); err != nil {
 				return ""
@@ -96,7 +103,7 @@ func xmpDigitalSourceType(packet []byte) string {
 			return strings.TrimSpace(v)
 		}
 		for _, at := range se.Attr {
-			if at.Name.Space == nsIptc4xmpExt && at.Name.Local == xmpDigitalSourceTypeName {
+			if at.Name.Space == ns && at.Name.Local == name {
 				return strings.TrimSpace(at.Value)
 			}
 		}
