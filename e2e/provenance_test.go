@@ -51,27 +51,78 @@ func TestVariantsCarryTheMarks(t *testing.T) {
 		t.Fatalf("exiftool reads %q from the %s thumbnail (%v)", out, mediaType, err)
 	}
 
-	success, failure, raw := testtool.C2PAValidation(t, mediaType, thumb.Body)
+	active, ings := c2paIngredients(t, "thumbnail", mediaType, thumb.Body)
+	if active == img.Provenance.Manifest || len(ings) != 1 || ings[0].Relationship != "parentOf" || ings[0].ActiveManifest != img.Provenance.Manifest {
+		t.Fatalf("thumbnail manifest %s with ingredients %+v; the original's is %s", active, ings, img.Provenance.Manifest)
+	}
+}
+
+type c2paIngredient struct {
+	Relationship   string `json:"relationship"`
+	ActiveManifest string `json:"active_manifest"`
+}
+
+// c2paIngredients has c2pa-rs validate the manifest of data (what, for
+// the messages) and returns the label of its active manifest and the
+// ingredients that manifest names.
+func c2paIngredients(t *testing.T, what, mediaType string, data []byte) (active string, ings []c2paIngredient) {
+	t.Helper()
+	success, failure, raw := testtool.C2PAValidation(t, mediaType, data)
 	if !slices.Contains(success, "claimSignature.validated") || !slices.Contains(success, "assertion.dataHash.match") ||
 		!slices.Equal(failure, []string{"signingCredential.untrusted"}) {
-		t.Fatalf("c2pa-rs on the thumbnail: success %v, failure %v", success, failure)
+		t.Fatalf("c2pa-rs on the %s: success %v, failure %v", what, success, failure)
 	}
 	var rep struct {
 		Store struct {
 			ActiveManifest string `json:"active_manifest"`
 			Manifests      map[string]struct {
-				Ingredients []struct {
-					Relationship   string `json:"relationship"`
-					ActiveManifest string `json:"active_manifest"`
-				} `json:"ingredients"`
+				Ingredients []c2paIngredient `json:"ingredients"`
 			} `json:"manifests"`
 		} `json:"store"`
 	}
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	ings := rep.Store.Manifests[rep.Store.ActiveManifest].Ingredients
-	if rep.Store.ActiveManifest == img.Provenance.Manifest || len(ings) != 1 || ings[0].Relationship != "parentOf" || ings[0].ActiveManifest != img.Provenance.Manifest {
-		t.Fatalf("thumbnail manifest %s with ingredients %+v; the original's is %s", rep.Store.ActiveManifest, ings, img.Provenance.Manifest)
+	return rep.Store.ActiveManifest, rep.Store.Manifests[rep.Store.ActiveManifest].Ingredients
+}
+
+// TestEditsNameTheirSource runs the real binary: the edit of a generated
+// image carries a manifest, validated by c2pa-rs, whose parentOf
+// ingredient is the generated image's manifest, as its provenance says.
+func TestEditsNameTheirSource(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	alice, _ := users(t)
+	token := s.Token(alice)
+	type marked struct {
+		ID         string `json:"id"`
+		URL        string `json:"url"`
+		Provenance struct {
+			DigitalSourceType string `json:"digitalSourceType"`
+			Manifest          string `json:"manifest"`
+			Ingredient        string `json:"ingredient"`
+		} `json:"provenance"`
+	}
+	var gen, edits []marked
+	r := s.postJSON(t, "/api/images/generate", token, map[string]any{"prompt": "a lighthouse at dusk"})
+	if err := json.Unmarshal(wantOK(t, r, http.StatusOK).Data, &gen); err != nil || len(gen) != 1 || gen[0].Provenance.Manifest == "" {
+		t.Fatalf("generation answer: %v, %+v", err, gen)
+	}
+	r = s.postJSON(t, "/api/images/"+gen[0].ID+"/edit", token, map[string]any{"prompt": "in winter"})
+	if err := json.Unmarshal(wantOK(t, r, http.StatusOK).Data, &edits); err != nil || len(edits) != 1 {
+		t.Fatalf("edit answer: %v, %+v", err, edits)
+	}
+	edit := edits[0]
+	if p := edit.Provenance; p.DigitalSourceType != "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia" ||
+		p.Manifest == "" || p.Ingredient != gen[0].Provenance.Manifest {
+		t.Fatalf("edit provenance %+v; the source's manifest is %s", p, gen[0].Provenance.Manifest)
+	}
+	got := s.get(t, edit.URL, "")
+	if got.Status != http.StatusOK {
+		t.Fatalf("edit: %d %s", got.Status, got.Body)
+	}
+	active, ings := c2paIngredients(t, "edit", got.Header.Get("Content-Type"), got.Body)
+	if active != edit.Provenance.Manifest || len(ings) != 1 || ings[0].Relationship != "parentOf" || ings[0].ActiveManifest != gen[0].Provenance.Manifest {
+		t.Fatalf("edit manifest %s with ingredients %+v; the source's is %s", active, ings, gen[0].Provenance.Manifest)
 	}
 }

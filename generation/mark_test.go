@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
+	"slices"
 	"testing"
 
 	"github.com/imaged/imaged"
@@ -13,6 +15,7 @@ import (
 	"github.com/imaged/imaged/generation"
 	"github.com/imaged/imaged/provenance"
 	"github.com/imaged/imaged/provider/builtin"
+	"github.com/imaged/imaged/testtool"
 )
 
 // TestGeneratedImagesAreMarked: what is stored is the marked image, and its
@@ -46,12 +49,7 @@ func TestGeneratedImagesAreMarked(t *testing.T) {
 				if p == nil || p.DigitalSourceType != provenance.TrainedAlgorithmicMedia || p.C2PA != tc.c2pa {
 					t.Fatalf("stored provenance %+v", p)
 				}
-				b, err := f.blobs.Open(context.Background(), got.BlobKey)
-				if err != nil {
-					t.Fatal(err)
-				}
-				data, _ := io.ReadAll(b)
-				b.Close()
+				data := f.storedBytes(t, got)
 				sum := sha256.Sum256(data)
 				if got.SHA256 != hex.EncodeToString(sum[:]) || got.Size != int64(len(data)) {
 					t.Fatalf("sha256/size %s/%d do not describe the stored %d bytes", got.SHA256, got.Size, len(data))
@@ -66,6 +64,98 @@ func TestGeneratedImagesAreMarked(t *testing.T) {
 				if tc.c2pa && !bytes.Contains(marks.XMP, []byte(p.Manifest)) {
 					t.Fatal("the XMP packet does not point at the manifest")
 				}
+			}
+		})
+	}
+}
+
+// provenance.Marker marks edits as edits.
+var _ generation.EditMarker = (*provenance.Marker)(nil)
+
+// storedBytes reads an image's blob.
+func (f *fixture) storedBytes(t *testing.T, img *imaged.Image) []byte {
+	t.Helper()
+	b, err := f.blobs.Open(context.Background(), img.BlobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	data, err := io.ReadAll(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestEditsNameTheirSource: the manifest of a stored edit names the image
+// edited as its parentOf ingredient, by the stored bytes that were sent to
+// the provider (their digest is the ingredient's instance id) and, for a
+// signed generation, by its manifest, which c2pa-rs validates in the edit.
+func TestEditsNameTheirSource(t *testing.T) {
+	ctx := context.Background()
+	creds, err := provenance.DevelopmentCredentials(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	svc := f.service(t, generation.Config{Providers: []imaged.Generator{builtin.New()}, DefaultProvider: "builtin",
+		Marker: provenance.New(provenance.Config{Version: "test", Credentials: creds})})
+	generated, err := svc.Generate(ctx, alice, generation.Request{Prompt: "a lighthouse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		source *imaged.Image
+	}{
+		{"of_a_generation", generated[0]},
+		{"of_an_upload", f.upload(t, alice, pngBytes(60, 40, 9))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			edits, err := svc.Edit(ctx, alice, generation.EditRequest{Request: generation.Request{Prompt: "in winter"}, Image: tc.source.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := f.images.Get(ctx, alice, edits[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sourceManifest string
+			if tc.source.Provenance != nil {
+				sourceManifest = tc.source.Provenance.Manifest
+			}
+			p := got.Provenance
+			if p == nil || p.DigitalSourceType != provenance.CompositeWithTrainedAlgorithmicMedia || !p.C2PA || p.Ingredient != sourceManifest {
+				t.Fatalf("stored provenance %+v, want the ingredient %q", p, sourceManifest)
+			}
+			data := f.storedBytes(t, got)
+			if in := provenance.Inspect(data); in == nil || *in != *p {
+				t.Fatalf("the bytes say %+v, the record %+v", in, p)
+			}
+			success, failure, raw := testtool.C2PAValidation(t, got.MediaType, data)
+			if !slices.Contains(success, "claimSignature.validated") || !slices.Contains(success, "assertion.dataHash.match") ||
+				!slices.Equal(failure, []string{"signingCredential.untrusted"}) {
+				t.Fatalf("c2pa-rs on the edit: success %v, failure %v", success, failure)
+			}
+			var r struct {
+				Store struct {
+					Manifests map[string]struct {
+						Ingredients []struct {
+							Title          string `json:"title"`
+							InstanceID     string `json:"instance_id"`
+							Relationship   string `json:"relationship"`
+							ActiveManifest string `json:"active_manifest"`
+						} `json:"ingredients"`
+					} `json:"manifests"`
+				} `json:"store"`
+			}
+			if err := json.Unmarshal(raw, &r); err != nil {
+				t.Fatal(err)
+			}
+			ings := r.Store.Manifests[p.Manifest].Ingredients
+			if len(ings) != 1 || ings[0].Relationship != "parentOf" || ings[0].ActiveManifest != sourceManifest ||
+				ings[0].Title != tc.source.OriginalFilename || ings[0].InstanceID != "sha256:"+tc.source.SHA256 {
+				t.Fatalf("ingredients %+v; the source is %s (%s, sha256 %s)", ings, tc.source.OriginalFilename, sourceManifest, tc.source.SHA256)
 			}
 		})
 	}
