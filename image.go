@@ -79,7 +79,8 @@ type Provenance struct {
 	ClaimGenerator string `json:"claimGenerator,omitempty"`
 	// Ingredient is the label of the manifest the active manifest takes as
 	// its parent (the provider's for a generated image the provider signed,
-	// the uploaded one for an upload imaged signed again).
+	// the edited image's for an edit of an image with a manifest, the
+	// uploaded one for an upload imaged signed again).
 	Ingredient string `json:"ingredient,omitempty"`
 }
 
