@@ -235,8 +235,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 // conn is a connection in the lane.
 type conn struct {
-	tc *net.TCPConn
-	l  *Listener
+	tc   *net.TCPConn
+	l    *Listener
+	head []byte // the answer head being written, reused
 
 	mu      sync.Mutex
 	idle    bool // waiting for a request
@@ -266,8 +267,9 @@ func (c *conn) setIdle(idle bool) bool {
 // connection over.
 func (c *conn) serve() {
 	buf := make([]byte, maxHeader)
-	n := 0 // bytes in buf
-	scratch := make([]byte, 0, 1024)
+	n := 0                           // bytes in buf
+	scratch := make([]byte, 0, 1024) // the handler's header lines
+	c.head = make([]byte, 0, 1024)
 	for first := true; ; first = false {
 		end, err := c.readRequest(buf, &n, first)
 		if err != nil {
@@ -363,9 +365,8 @@ func (c *conn) readRequest(buf []byte, n *int, first bool) (int, error) {
 // answer writes a's header and file.
 func (c *conn) answer(a *Answer, close bool) (int64, error) {
 	c.tc.SetWriteDeadline(deadline(c.l.cfg.WriteTimeout))
-	head := appendHead(headBuffers.Get().(*[]byte), a, close)
-	defer headBuffers.Put(head)
-	if _, err := WriteMore(c.tc, *head); err != nil {
+	c.head = appendHead(c.head[:0], a, close)
+	if _, err := WriteMore(c.tc, c.head); err != nil {
 		return 0, err
 	}
 	return sendFileAt(c.tc, a.File, a.Offset, a.Size)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -196,12 +195,9 @@ func fieldValue(b []byte) bool {
 	return true
 }
 
-// headBuffers recycle the buffers answer heads are written into.
-var headBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// appendHead writes a's status line and header into *buf.
-func appendHead(buf *[]byte, a *Answer, close bool) *[]byte {
-	b := append((*buf)[:0], "HTTP/1.1 200 OK\r\n"...)
+// appendHead appends a's status line and header to b.
+func appendHead(b []byte, a *Answer, close bool) []byte {
+	b = append(b, "HTTP/1.1 200 OK\r\n"...)
 	b = append(b, a.Header...)
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, a.Size, 10)
@@ -211,9 +207,7 @@ func appendHead(buf *[]byte, a *Answer, close bool) *[]byte {
 	if close {
 		b = append(b, "Connection: close\r\n"...)
 	}
-	b = append(b, "\r\n"...)
-	*buf = b
-	return buf
+	return append(b, "\r\n"...)
 }
 
 // dateCache is the Date header's value for the current second.
