@@ -106,10 +106,7 @@ func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
 		blob.Close()
 		return nil
 	}
-	id := r.RequestID
-	if !validRequestID(id) {
-		id = newRequestID()
-	}
+	id := requestID(r.RequestID)
 	f.s.tel.RequestStarted()
 	f.s.fastAnswers.Add(1)
 	return &fastlane.Answer{

@@ -60,6 +60,15 @@ func validRequestID(s string) bool {
 	return true
 }
 
+// requestID is the id of a request whose X-Request-Id header is given:
+// that id when it is valid, else a new one.
+func requestID(given string) string {
+	if validRequestID(given) {
+		return given
+	}
+	return newRequestID()
+}
+
 // newRequestID makes a request id. Its 96 bits come from math/rand/v2's
 // generator (ChaCha8, seeded by the system): an id must be unique, not
 // secret, and crypto/rand cost a measurable share of a fast-lane answer.
@@ -122,10 +131,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
+		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header()["X-Request-Id"] = []string{id}
 		// The context's request info and the recorder share one allocation.
 		st := &struct {
