@@ -179,7 +179,12 @@ func (s *keySet) runRefetch(c *refetch, delay time.Duration) {
 		}
 	}
 	s.mu.Lock()
-	s.pending = nil // later unknown key ids wait for the next refetch
+	// Later unknown key ids wait for the next refetch, a whole interval
+	// from now: lastFetch is set here, with pending, and not only once
+	// refresh gets to fetch, or a key id arriving in between would start
+	// a second fetch at once.
+	s.pending = nil
+	s.lastFetch = time.Now()
 	s.mu.Unlock()
 	if _, err := s.refresh(context.WithoutCancel(s.base)); err != nil {
 		slog.Warn("jwtauth: JWKS refetch for an unknown key id failed; keeping the current keys", "url", s.url, "err", err)
