@@ -13,18 +13,17 @@ import (
 )
 
 // Listen returns the listener to serve s on (with a server made by
-// NewHTTPServer): plain GETs of stored bytes under /cdn (originals and
-// stored variants in the local directory) are answered in the fast lane
-// (package fastlane), everything else by net/http with what Listener adds.
-// With tracing on, or without Config.LocalBlobs, every request goes to
-// net/http (which makes the spans; a blob in a bucket is not sent with
-// sendfile). After http.Server.Shutdown, Shutdown waits for the lane's
-// answers.
+// NewHTTPServer): plain GETs of /api/images/{id}, and of stored bytes under
+// /cdn (originals and stored variants in the local directory, with
+// Config.LocalBlobs), are answered in the fast lane (package fastlane),
+// everything else by net/http with what Listener adds. With tracing on,
+// every request goes to net/http, which makes the spans. After
+// http.Server.Shutdown, Shutdown waits for the lane's answers.
 func (s *Server) Listen(ln net.Listener) net.Listener {
-	if s.tel.Tracing() || !s.localBlobs {
+	if s.tel.Tracing() {
 		return Listener(ln)
 	}
-	lane := fastlane.Listen(ln, fastCDN{s}, fastlane.Config{
+	lane := fastlane.Listen(ln, fastRoutes{s}, fastlane.Config{
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		WriteTimeout:      writeTimeout,

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/http/fastlane"
 )
 
@@ -58,16 +59,7 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 			if got.StatusCode != 200 || want.StatusCode != 200 || !bytes.Equal(gotBody, wantBody) || len(gotBody) == 0 {
 				t.Fatalf("lane %d, %d bytes; net/http %d, %d bytes", got.StatusCode, len(gotBody), want.StatusCode, len(wantBody))
 			}
-			for _, h := range []http.Header{got.Header, want.Header} {
-				if h.Get("Date") == "" || !validRequestID(h.Get("X-Request-Id")) {
-					t.Errorf("Date %q, X-Request-Id %q", h.Get("Date"), h.Get("X-Request-Id"))
-				}
-				h.Del("Date")
-				h.Del("X-Request-Id")
-			}
-			if !maps.EqualFunc(got.Header, want.Header, slices.Equal) {
-				t.Errorf("lane header:\n%v\nnet/http header:\n%v", got.Header, want.Header)
-			}
+			sameHeader(t, got.Header, want.Header)
 			// Of the same URL, these are net/http's.
 			etag := want.Header.Get("Etag")
 			for _, c := range []struct {
@@ -91,6 +83,65 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the image object", func(t *testing.T) {
+		p := "/api/images/" + img.ID
+		laneAs := func(t *testing.T, tok string, hdr http.Header) (*http.Response, []byte, bool) {
+			t.Helper()
+			before := h.srv.fastAnswers.Load()
+			resp, body := h.sendOn(t, client, "GET", p, tok, nil, hdr)
+			return resp, body, h.srv.fastAnswers.Load() > before
+		}
+		want, wantBody, fast := laneAs(t, alice, notPlain)
+		if fast {
+			t.Fatal("the lane answered a request with a header it does not know")
+		}
+		got, gotBody, fast := laneAs(t, alice, http.Header{"X-Request-Id": {"lane-api-1"}})
+		if !fast {
+			t.Fatal("the lane left a plain GET of an image to net/http")
+		}
+		if got.StatusCode != 200 || want.StatusCode != 200 || !bytes.Equal(gotBody, wantBody) || !strings.Contains(string(gotBody), img.ID) {
+			t.Fatalf("lane %d %s\nnet/http %d %s", got.StatusCode, gotBody, want.StatusCode, wantBody)
+		}
+		if got.Header.Get("X-Request-Id") != "lane-api-1" {
+			t.Errorf("X-Request-Id %q, want the caller's", got.Header.Get("X-Request-Id"))
+		}
+		sameHeader(t, got.Header, want.Header)
+		line := h.waitLog(t, "lane-api-1")
+		for _, want := range []string{"msg=request", "method=GET", "path=" + p, "status=200", "bytes=" + strconv.Itoa(len(gotBody))} {
+			if !strings.Contains(line, want) {
+				t.Errorf("access log line %q lacks %q", line, want)
+			}
+		}
+		// Every answer but a 200 is net/http's, with its envelope.
+		bob := mintToken(t, "bob")
+		for _, c := range []struct {
+			name   string
+			tok    string
+			hdr    http.Header
+			status int
+		}{
+			{"no token", "", nil, 401},
+			{"a forged token", alice[:len(alice)-2] + "xx", nil, 401},
+			{"another scheme", "", http.Header{"Authorization": {"Basic YTpi"}}, 401},
+			{"another owner", bob, nil, 404},
+			{"a cross-origin call", alice, http.Header{"Origin": {"https://app.example"}}, 200},
+		} {
+			resp, body, fast := laneAs(t, c.tok, c.hdr)
+			if fast || resp.StatusCode != c.status {
+				t.Errorf("%s: %d (lane: %v), want %d from net/http", c.name, resp.StatusCode, fast, c.status)
+			}
+			if c.status != 200 && !strings.Contains(string(body), `"success":false`) {
+				t.Errorf("%s: %s", c.name, body)
+			}
+		}
+		for _, q := range []string{"/api/images/" + imaged.NewID(), "/api/images/models", "/api/images/generations", "/api/images/" + img.ID + "/variant", "/api/images"} {
+			before := h.srv.fastAnswers.Load()
+			resp, _ := h.sendOn(t, client, "GET", q, alice, nil, nil)
+			if h.srv.fastAnswers.Load() > before {
+				t.Errorf("%s: answered in the lane (%d)", q, resp.StatusCode)
+			}
+		}
+	})
 	t.Run("unknown keys and presets are net/http's 404", func(t *testing.T) {
 		for _, p := range []string{"/cdn/nope.png", urls["original"] + "/nope", urls["original"] + "/w=1/bad"} {
 			resp, body, fast := lane(t, p, nil)
@@ -107,16 +158,7 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 		if !fast {
 			t.Fatal("not in the lane")
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(h.logs.String(), "lane-log-1") && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		line := ""
-		for _, l := range strings.Split(h.logs.String(), "\n") {
-			if strings.Contains(l, "lane-log-1") {
-				line = l
-			}
-		}
+		line := h.waitLog(t, "lane-log-1")
 		for _, want := range []string{"msg=request", "method=GET", "path=" + urls["original"], "status=200", "bytes=" + strconv.Itoa(len(data))} {
 			if !strings.Contains(line, want) {
 				t.Errorf("access log line %q lacks %q", line, want)
@@ -147,19 +189,60 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 	})
 }
 
-// Over a bucket, or with tracing on, the lane is not in front: a blob that
-// is no local file would be opened twice (by the lane, then by net/http).
-func TestFastLaneOnlyOverLocalFiles(t *testing.T) {
+// Without tracing the lane is in front, over any blob store; over a
+// bucket it leaves /cdn to net/http, since a blob that is no local file
+// would be opened twice (by the lane, then by net/http).
+func TestFastLaneCDNOnlyOverLocalFiles(t *testing.T) {
 	for _, local := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := New(Config{LocalBlobs: local}).Listen(ln)
-		_, lane := l.(moreListener).Listener.(*fastlane.Listener)
-		if lane != local {
-			t.Errorf("LocalBlobs %v: fast lane %v", local, lane)
+		s := New(Config{LocalBlobs: local})
+		l := s.Listen(ln)
+		if _, lane := l.(moreListener).Listener.(*fastlane.Listener); !lane {
+			t.Errorf("LocalBlobs %v: no fast lane", local)
 		}
 		l.Close()
+		if !local {
+			// The server has no image service: a lookup would panic.
+			if a := (fastRoutes{s}).Answer(&fastlane.Request{Path: "/cdn/abc.png"}); a != nil {
+				t.Error("over a bucket, the lane answered /cdn")
+			}
+		}
 	}
+}
+
+// sameHeader checks that the lane's answer header (got) is net/http's
+// (want) but for Date and X-Request-Id, which differ per answer; it
+// removes those two.
+func sameHeader(t *testing.T, got, want http.Header) {
+	t.Helper()
+	for _, h := range []http.Header{got, want} {
+		if h.Get("Date") == "" || !validRequestID(h.Get("X-Request-Id")) {
+			t.Errorf("Date %q, X-Request-Id %q", h.Get("Date"), h.Get("X-Request-Id"))
+		}
+		h.Del("Date")
+		h.Del("X-Request-Id")
+	}
+	if !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("lane header:\n%v\nnet/http header:\n%v", got, want)
+	}
+}
+
+// waitLog waits until the server's log has a line with s, and returns the
+// last such line.
+func (h *harness) waitLog(t *testing.T, s string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(h.logs.String(), s) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	line := ""
+	for _, l := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(l, s) {
+			line = l
+		}
+	}
+	return line
 }

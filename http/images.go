@@ -61,10 +61,16 @@ type imageJSON struct {
 }
 
 func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
+	return s.imageJSONUnder(s.cdnBase(r), img)
+}
+
+// imageJSONUnder is the image object of img, whose byte URLs start with
+// cdnBase.
+func (s *Server) imageJSONUnder(cdnBase string, img *imaged.Image) imageJSON {
 	j := imageJSON{
 		ID:               img.ID,
 		OriginalFilename: img.OriginalFilename,
-		URL:              s.blobURL(r, img.BlobKey),
+		URL:              cdnBase + "/" + img.BlobKey,
 		MediaType:        img.MediaType,
 		FileSize:         img.Size,
 		CreatedAt:        formatTime(img.CreatedAt),
@@ -75,7 +81,7 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 		Source:           string(img.Source),
 		Provenance:       img.Provenance,
 		ParentID:         img.ParentID,
-		Variants:         s.presetURLs(r, img.BlobKey),
+		Variants:         s.presetURLs(cdnBase, img.BlobKey),
 	}
 	if g := img.Generation; g != nil {
 		j.Prompt, j.NegativePrompt, j.Model, j.Provider = g.Prompt, g.NegativePrompt, g.Model, g.Provider
@@ -88,32 +94,30 @@ func (s *Server) imageJSON(r *http.Request, img *imaged.Image) imageJSON {
 	return j
 }
 
-// blobURL is the absolute URL of an image's bytes: on the configured CDN, or
-// on this service under /cdn.
-func (s *Server) blobURL(r *http.Request, key string) string {
-	return s.cdnBase(r) + "/" + key
-}
-
 // cdnBase is where the byte URLs start: the configured CDN, or this
 // service's /cdn.
 func (s *Server) cdnBase(r *http.Request) string {
+	return s.cdnBaseAt(r.TLS != nil, r.Host)
+}
+
+// cdnBaseAt is cdnBase for a request that reached host, over TLS or not.
+func (s *Server) cdnBaseAt(tls bool, host string) string {
 	if s.cdnBaseURL != "" {
 		return s.cdnBaseURL
 	}
-	return s.requestBase(r) + "/cdn"
+	return s.baseAt(tls, host) + "/cdn"
 }
 
-// requestBase is the configured public base URL, or the one the request
-// reached.
-func (s *Server) requestBase(r *http.Request) string {
+// baseAt is the configured public base URL, or the one a request reached:
+// host, over TLS or not.
+func (s *Server) baseAt(tls bool, host string) string {
 	if s.baseURL != "" {
 		return s.baseURL
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+	if tls {
+		return "https://" + host
 	}
-	return scheme + "://" + r.Host
+	return "http://" + host
 }
 
 func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {

@@ -66,7 +66,7 @@ type Config struct {
 	Variants *variants.Service
 	// LocalBlobs says the blob store keeps its blobs as local files
 	// (fsblob): plain GETs of them are then answered in the fast lane
-	// (see Listen). Over a bucket every answer is net/http's, so that no
+	// (see Listen). Over a bucket every byte URL is net/http's, so that no
 	// blob is opened twice.
 	LocalBlobs bool
 }

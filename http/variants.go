@@ -12,13 +12,13 @@ import (
 	"github.com/imaged/imaged/variants"
 )
 
-// presetURLs is each preset's URL for the image stored under key (nil
-// without variants).
-func (s *Server) presetURLs(r *http.Request, key string) *presetLinks {
+// presetURLs is each preset's URL, under cdnBase, for the image stored
+// under key (nil without variants).
+func (s *Server) presetURLs(cdnBase, key string) *presetLinks {
 	if len(s.presetNames) == 0 {
 		return nil
 	}
-	return &presetLinks{base: s.cdnBase(r) + "/" + key + "/", names: s.presetNames}
+	return &presetLinks{base: cdnBase + "/" + key + "/", names: s.presetNames}
 }
 
 // presetLinks is the variants object of an image: each preset's name mapped

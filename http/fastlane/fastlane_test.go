@@ -27,18 +27,24 @@ type fileHandler struct {
 }
 
 func (h *fileHandler) Answer(r *Request) *Answer {
-	if r.Path == "/slow" {
+	done := func(sent int64, err error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.done = append(h.done, sent)
+	}
+	switch r.Path {
+	case "/slow":
 		h.entered <- struct{}{}
 		<-h.gate
-	} else if r.Path != "/f" {
+	case "/f":
+	case "/body":
+		// An answer in memory, which Size does not describe.
+		return &Answer{Body: []byte("a body of " + r.Host), Size: 1, Header: []byte("X-Lane: body\r\n"), Done: done}
+	default:
 		return nil
 	}
 	return &Answer{File: h.f, Offset: 3, Size: h.size - 3, Header: []byte("Content-Type: text/plain\r\nX-Lane: yes\r\n"),
-		Done: func(sent int64, err error) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.done = append(h.done, sent)
-		}}
+		Done: done}
 }
 
 func (h *fileHandler) answered() int {
@@ -96,6 +102,32 @@ func readAnswer(t *testing.T, br *bufio.Reader, method string) (*http.Response, 
 		t.Fatal(err)
 	}
 	return resp, string(b)
+}
+
+// An answer in memory goes out with its head, keep-alive, pipelined or
+// not, its length in Content-Length; Done gets the body's bytes.
+func TestLaneAnswersABody(t *testing.T) {
+	addr, h, _ := lane(t, Config{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /body HTTP/1.1\r\nHost: one\r\n\r\nGET /f HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.WriteString(c, "GET /body HTTP/1.1\r\nHost: two\r\nConnection: close\r\n\r\n")
+	for i, want := range []string{"a body of one", "defghij", "a body of two"} {
+		resp, body := readAnswer(t, br, "GET")
+		if resp.StatusCode != 200 || body != want || resp.ContentLength != int64(len(want)) || resp.Header.Get("X-Lane") == "" {
+			t.Fatalf("answer %d: %d %q (length %d) %v", i, resp.StatusCode, body, resp.ContentLength, resp.Header)
+		}
+		if resp.Close != (i == 2) {
+			t.Errorf("answer %d: Connection: close %v", i, resp.Close)
+		}
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after Connection: close: %v, want EOF", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if want := []int64{13, 7, 13}; fmt.Sprint(h.done) != fmt.Sprint(want) {
+		t.Errorf("Done got %v, want %v", h.done, want)
+	}
 }
 
 // Plain GETs are answered in the lane, keep-alive; the first request that

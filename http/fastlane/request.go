@@ -39,7 +39,8 @@ func headEnd(b []byte) (end int, ok bool) {
 // request line "GET <path> HTTP/1.1" whose path is made of segments of
 // unreserved and sub-delimiter characters (no query, no percent-escape, no
 // dot segment, nothing net/http would clean or redirect), and header lines
-// that are well formed and all known here, with exactly one Host. Anything
+// that are well formed and all known here, with exactly one Host and at
+// most one each of Accept, Authorization and X-Request-Id. Anything
 // else is for net/http, which answers it as always (400, 404, ranges...).
 func parseRequest(head []byte) (plainRequest, bool) {
 	var r plainRequest
@@ -54,6 +55,7 @@ func parseRequest(head []byte) (plainRequest, bool) {
 	}
 	r.Path = string(path)
 	hosts := 0
+	var seen uint8 // the headers read once
 	for {
 		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
 		if len(line) == 0 {
@@ -74,13 +76,24 @@ func parseRequest(head []byte) (plainRequest, bool) {
 			if !hostValue(value) {
 				return r, false // net/http answers 400
 			}
+			r.Host = string(value)
 			hosts++
+		// Of a header given several times net/http's Header.Get is the
+		// first: such a request is net/http's.
 		case "accept":
-			if r.Accept != "" {
-				return r, false // net/http would give the Handler the first of several
+			if !once(&seen, seenAccept) {
+				return r, false
 			}
 			r.Accept = string(value)
+		case "authorization":
+			if !once(&seen, seenAuthorization) {
+				return r, false
+			}
+			r.Authorization = string(value)
 		case "x-request-id":
+			if !once(&seen, seenRequestID) {
+				return r, false
+			}
 			r.RequestID = string(value)
 		case "connection":
 			switch {
@@ -99,10 +112,26 @@ func parseRequest(head []byte) (plainRequest, bool) {
 	return r, hosts == 1
 }
 
+// The headers a request may give once, as bits of parseRequest's seen.
+const (
+	seenAccept uint8 = 1 << iota
+	seenAuthorization
+	seenRequestID
+)
+
+// once sets bit in seen and reports whether it was not set before.
+func once(seen *uint8, bit uint8) bool {
+	if *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	return true
+}
+
 // ignored are the request headers that do not change a plain GET's answer
 // (here or in net/http). Any other header sends the request to net/http:
 // Range, If-*, Origin (CORS), Content-Length, Transfer-Encoding, Expect,
-// Upgrade, Authorization, traceparent...
+// Upgrade, traceparent...
 var ignored = map[string]bool{
 	"user-agent": true, "accept-encoding": true, "accept-language": true,
 	"cache-control": true, "pragma": true, "referer": true, "dnt": true,
@@ -200,7 +229,7 @@ func appendHead(b []byte, a *Answer, close bool) []byte {
 	b = append(b, "HTTP/1.1 200 OK\r\n"...)
 	b = append(b, a.Header...)
 	b = append(b, "Content-Length: "...)
-	b = strconv.AppendInt(b, a.Size, 10)
+	b = strconv.AppendInt(b, a.length(), 10)
 	b = append(b, "\r\nDate: "...)
 	b = append(b, httpDate()...)
 	b = append(b, "\r\n"...)

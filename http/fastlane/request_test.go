@@ -12,11 +12,12 @@ import (
 func TestParseRequest(t *testing.T) {
 	const host = "Host: example\r\n"
 	plain := map[string]plainRequest{
-		"GET /cdn/abc.png HTTP/1.1\r\n" + host + "\r\n":                                                          {Request: Request{Path: "/cdn/abc.png"}},
-		"GET /cdn/k/w=256,fit=cover/sig_-~ HTTP/1.1\r\nhost:x\r\n\r\n":                                           {Request: Request{Path: "/cdn/k/w=256,fit=cover/sig_-~"}},
-		"GET /a HTTP/1.1\r\n" + host + "ACCEPT:  image/avif,*/*  \r\nX-Request-ID: r1\r\n\r\n":                   {Request: Request{Path: "/a", Accept: "image/avif,*/*", RequestID: "r1"}},
-		"GET /a HTTP/1.1\r\n" + host + "Connection: Close\r\nUser-Agent: wrk\r\n\r\n":                            {Request: Request{Path: "/a"}, close: true},
-		"GET /a HTTP/1.1\r\n" + host + "Connection: keep-alive\r\nAccept-Encoding: gzip\r\nVia: 1.1 cdn\r\n\r\n": {Request: Request{Path: "/a"}},
+		"GET /cdn/abc.png HTTP/1.1\r\n" + host + "\r\n":                                                          {Request: Request{Path: "/cdn/abc.png", Host: "example"}},
+		"GET /cdn/k/w=256,fit=cover/sig_-~ HTTP/1.1\r\nhost:x\r\n\r\n":                                           {Request: Request{Path: "/cdn/k/w=256,fit=cover/sig_-~", Host: "x"}},
+		"GET /a HTTP/1.1\r\n" + host + "ACCEPT:  image/avif,*/*  \r\nX-Request-ID: r1\r\n\r\n":                   {Request: Request{Path: "/a", Host: "example", Accept: "image/avif,*/*", RequestID: "r1"}},
+		"GET /a HTTP/1.1\r\n" + host + "Connection: Close\r\nUser-Agent: wrk\r\n\r\n":                            {Request: Request{Path: "/a", Host: "example"}, close: true},
+		"GET /a HTTP/1.1\r\n" + host + "Connection: keep-alive\r\nAccept-Encoding: gzip\r\nVia: 1.1 cdn\r\n\r\n": {Request: Request{Path: "/a", Host: "example"}},
+		"GET /api/images/x HTTP/1.1\r\nHost: [::1]:80\r\nauthorization: Bearer a.b-_c\r\n\r\n":                   {Request: Request{Path: "/api/images/x", Host: "[::1]:80", Authorization: "Bearer a.b-_c"}},
 	}
 	for head, want := range plain {
 		got, ok := parseRequest([]byte(head))
@@ -48,14 +49,17 @@ func TestParseRequest(t *testing.T) {
 		"GET /a HTTP/1.1\r\n" + host + "Content-Length: 0\r\n\r\n",    // a body
 		"GET /a HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n",
 		"GET /a HTTP/1.1\r\n" + host + "Connection: upgrade\r\n\r\n",
-		"GET /a HTTP/1.1\r\n" + host + "Accept: a\r\nAccept: b\r\n\r\n",        // several
-		"GET /a HTTP/1.1\r\n" + host + " folded\r\n\r\n",                       // obs-fold
-		"GET /a HTTP/1.1\r\n" + host + "Bad Name: x\r\n\r\n",                   // not a token
-		"GET /a HTTP/1.1\r\n" + host + "NoColon\r\n\r\n",                       // not a field
-		"GET /a HTTP/1.1\r\n" + host + "User-Agent: \x01\r\n\r\n",              // control in a value
-		"GET /a HTTP/1.1\r\n" + host + "User-Agent: caf\xc3\xa9\r\n\r\n",       // beyond ASCII
-		"GET /a HTTP/1.1\r\n" + host + strings.Repeat("x", 40) + ": y\r\n\r\n", // unknown and long
-		"GET /a HTTP/1.1\r\n" + host + "Authorization: Bearer x\r\n\r\n",
+		"GET /a HTTP/1.1\r\n" + host + "Accept: a\r\nAccept: b\r\n\r\n",                             // several
+		"GET /a HTTP/1.1\r\n" + host + " folded\r\n\r\n",                                            // obs-fold
+		"GET /a HTTP/1.1\r\n" + host + "Bad Name: x\r\n\r\n",                                        // not a token
+		"GET /a HTTP/1.1\r\n" + host + "NoColon\r\n\r\n",                                            // not a field
+		"GET /a HTTP/1.1\r\n" + host + "User-Agent: \x01\r\n\r\n",                                   // control in a value
+		"GET /a HTTP/1.1\r\n" + host + "User-Agent: caf\xc3\xa9\r\n\r\n",                            // beyond ASCII
+		"GET /a HTTP/1.1\r\n" + host + strings.Repeat("x", 40) + ": y\r\n\r\n",                      // unknown and long
+		"GET /a HTTP/1.1\r\n" + host + "Authorization: Bearer x\r\nAuthorization: Bearer y\r\n\r\n", // several
+		"GET /a HTTP/1.1\r\n" + host + "Authorization: \r\nAuthorization: Bearer y\r\n\r\n",
+		"GET /a HTTP/1.1\r\n" + host + "X-Request-Id: a\r\nX-Request-Id: b\r\n\r\n",
+		"GET /a HTTP/1.1\r\n" + host + "Accept: \r\nAccept: b\r\n\r\n",
 		"GET /a HTTP/1.1\r\n" + host + "Traceparent: 00-0-0-01\r\n\r\n",
 		"GET /a HTTP/1.1\r\nHost: a/b\r\n\r\n", // not a host
 		"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n", // not a host

@@ -1,0 +1,86 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/imaged/imaged"
+	"github.com/imaged/imaged/http/fastlane"
+)
+
+// fastRoutes picks the fast lane's answers: GET /api/images/{id} always,
+// the byte URLs under /cdn over the local directory store.
+type fastRoutes struct{ s *Server }
+
+func (f fastRoutes) Answer(r *fastlane.Request) *fastlane.Answer {
+	if strings.HasPrefix(r.Path, "/api/") {
+		return fastAPI{f.s}.Answer(r)
+	}
+	if f.s.localBlobs {
+		return fastCDN{f.s}.Answer(r)
+	}
+	return nil
+}
+
+// fastAPI answers the fast lane's GET /api/images/{id} with a bearer token
+// as authenticated and handleGetImage answer it: the same body and header.
+// A request it cannot answer with a 200 (a token refused, an unknown id,
+// another owner's image, a failed lookup) goes to net/http, which answers
+// it as always, with the error envelope and its log line.
+// TestFastLaneAnswersAsNetHTTP holds the two to the same answer.
+type fastAPI struct{ s *Server }
+
+const fastImagePattern = "GET /api/images/{id}"
+
+func (f fastAPI) Answer(r *fastlane.Request) *fastlane.Answer {
+	id, ok := strings.CutPrefix(r.Path, "/api/images/")
+	// A valid id has no '/' and is no literal segment of a route beside
+	// {id} (such as /api/images/models): its pattern is this one.
+	if !ok || !imaged.ValidID(id) {
+		return nil
+	}
+	token, ok := bearerToken(r.Authorization)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fastLookupTimeout)
+	defer cancel()
+	owner, err := f.s.auth.Authenticate(ctx, token)
+	if err != nil {
+		return nil
+	}
+	img, err := f.s.images.Get(ctx, owner, id)
+	if err != nil {
+		return nil
+	}
+	j := f.s.imageJSONUnder(f.s.cdnBaseAt(false, r.Host), img)
+	buf := imageBuffers.Get().(*[]byte)
+	*buf = appendImageEnvelope((*buf)[:0], http.StatusOK, "OK", &j)
+	reqID := requestID(r.RequestID)
+	f.s.tel.RequestStarted()
+	f.s.fastAnswers.Add(1)
+	return &fastlane.Answer{
+		Body:   *buf,
+		Header: appendFastJSONHeader(r.Scratch, reqID),
+		Done: func(sent int64, err error) {
+			if cap(*buf) <= maxPooledJSON {
+				imageBuffers.Put(buf)
+			}
+			f.s.tel.RequestDone(fastImagePattern, http.MethodGet, http.StatusOK, time.Since(r.Start), 0, sent)
+			f.s.logRequest(context.Background(), reqID, http.MethodGet, r.Path, http.StatusOK, sent, r.Start)
+		},
+	}
+}
+
+// appendFastJSONHeader appends the header lines writeJSONBytes and observe
+// set for a JSON answer (but Content-Length and Date, which the lane
+// writes), in net/http's order.
+func appendFastJSONHeader(b []byte, requestID string) []byte {
+	b = append(b, "Content-Type: "...)
+	b = append(b, jsonType[0]...)
+	b = append(b, "\r\nX-Request-Id: "...)
+	b = append(b, requestID...)
+	return append(b, "\r\n"...)
+}
