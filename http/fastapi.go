@@ -45,8 +45,8 @@ func (f fastAPI) Answer(r *fastlane.Request) *fastlane.Answer {
 	if !ok {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), fastLookupTimeout)
-	defer cancel()
+	ctx := &lookupContext{deadline: r.Start.Add(fastLookupTimeout)}
+	defer ctx.stop()
 	owner, err := f.s.auth.Authenticate(ctx, token)
 	if err != nil {
 		return nil

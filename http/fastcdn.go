@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imaged/imaged"
@@ -61,13 +62,54 @@ type fastCDN struct{ s *Server }
 // the lane has no client disconnect to follow.
 const fastLookupTimeout = 30 * time.Second
 
+// lookupContext is the context of a lane answer's lookups: it ends at
+// deadline, or at stop, as a context.WithDeadline would, but makes that
+// context (and its timer) only once something asks for more than its
+// deadline, as a lookup in a store does. A token and an image found in the
+// caches cost no timer.
+type lookupContext struct {
+	deadline time.Time
+	once     sync.Once
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+func (c *lookupContext) timed() context.Context {
+	c.once.Do(func() { c.ctx, c.cancel = context.WithDeadline(context.Background(), c.deadline) })
+	return c.ctx
+}
+
+func (c *lookupContext) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *lookupContext) Done() <-chan struct{}       { return c.timed().Done() }
+func (c *lookupContext) Err() error                  { return c.timed().Err() }
+
+// Value is the timed context's, so that a context derived from c joins
+// it as a child instead of watching c from a goroutine of its own.
+func (c *lookupContext) Value(key any) any { return c.timed().Value(key) }
+
+// stop ends c: what is still waiting on it gives up.
+func (c *lookupContext) stop() {
+	c.once.Do(func() { c.ctx = stoppedContext })
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// stoppedContext is a lookupContext's context once it stopped before
+// anything asked for one.
+var stoppedContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
 func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
 	rest, ok := strings.CutPrefix(r.Path, "/cdn/")
 	if !ok {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), fastLookupTimeout)
-	defer cancel()
+	ctx := &lookupContext{deadline: r.Start.Add(fastLookupTimeout)}
+	defer ctx.stop()
 	var (
 		pattern string
 		blob    imaged.Blob

@@ -3,10 +3,13 @@ package http
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"maps"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -245,4 +248,54 @@ func (h *harness) waitLog(t *testing.T, s string) string {
 		}
 	}
 	return line
+}
+
+// A lookupContext acts as a context.WithDeadline: it ends at its deadline
+// or at stop, and so do the contexts derived from it; asking only for its
+// deadline allocates nothing.
+func TestLookupContext(t *testing.T) {
+	c := &lookupContext{deadline: time.Now().Add(50 * time.Millisecond)}
+	if n := testing.AllocsPerRun(10, func() { c.Deadline() }); n != 0 || c.ctx != nil {
+		t.Errorf("Deadline made the context (%v allocations)", n)
+	}
+	child, cancel := context.WithCancel(c)
+	defer cancel()
+	// Children join the timed context: none needs a goroutine watching c.
+	before := runtime.NumGoroutine()
+	for range 100 {
+		_, cancel := context.WithCancel(c)
+		defer cancel()
+	}
+	if n := runtime.NumGoroutine() - before; n >= 50 {
+		t.Errorf("%d goroutines more for 100 derived contexts", n)
+	}
+	if c.Err() != nil || child.Err() != nil {
+		t.Fatal("done before its deadline")
+	}
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a derived context outlived the deadline")
+	}
+	if !errors.Is(c.Err(), context.DeadlineExceeded) || !errors.Is(child.Err(), context.DeadlineExceeded) {
+		t.Errorf("Err %v, child's %v; want DeadlineExceeded", c.Err(), child.Err())
+	}
+
+	for _, used := range []bool{false, true} {
+		c := &lookupContext{deadline: time.Now().Add(time.Hour)}
+		var child context.Context = c
+		if used {
+			child, cancel = context.WithCancel(c)
+			defer cancel()
+		}
+		c.stop()
+		select {
+		case <-child.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("used %v: not done after stop", used)
+		}
+		if !errors.Is(child.Err(), context.Canceled) {
+			t.Errorf("used %v: Err %v after stop, want Canceled", used, child.Err())
+		}
+	}
 }

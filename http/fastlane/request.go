@@ -164,12 +164,16 @@ func plainPath(p []byte) bool {
 	if len(p) < 2 || p[0] != '/' {
 		return false
 	}
-	for _, seg := range bytes.Split(p[1:], []byte("/")) {
+	for rest := p[1:]; ; {
+		seg, after, more := bytes.Cut(rest, []byte("/"))
 		if len(seg) == 0 || string(seg) == "." || string(seg) == ".." || !allIn(seg, &pathChar) {
 			return false
 		}
+		if !more {
+			return true
+		}
+		rest = after
 	}
-	return true
 }
 
 // pathChar holds the characters of plainPath's segments: unreserved and
