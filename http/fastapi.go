@@ -10,20 +10,6 @@ import (
 	"github.com/imaged/imaged/http/fastlane"
 )
 
-// fastRoutes picks the fast lane's answers: GET /api/images/{id} always,
-// the byte URLs under /cdn over the local directory store.
-type fastRoutes struct{ s *Server }
-
-func (f fastRoutes) Answer(r *fastlane.Request) *fastlane.Answer {
-	if strings.HasPrefix(r.Path, "/api/") {
-		return fastAPI{f.s}.Answer(r)
-	}
-	if f.s.localBlobs {
-		return fastCDN{f.s}.Answer(r)
-	}
-	return nil
-}
-
 // fastAPI answers the fast lane's GET /api/images/{id} with a bearer token
 // as authenticated and handleGetImage answer it: the same body and header.
 // A request it cannot answer with a 200 (a token refused, an unknown id,

@@ -91,7 +91,7 @@ type Server struct {
 	closeStreams context.CancelFunc
 	variants     *variants.Service
 	localBlobs   bool
-	fastAnswers  atomic.Uint64 // answers the fast lane gave (fastcdn.go)
+	fastAnswers  atomic.Uint64 // answers the fast lane gave (fastcdn.go, fastapi.go)
 	lanesMu      sync.Mutex
 	lanes        []*fastlane.Listener // the fast lanes Listen made, for Shutdown
 	presetNames  []string             // sorted; the keys of every image's variants object
