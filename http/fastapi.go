@@ -14,7 +14,9 @@ import (
 // as authenticated and handleGetImage answer it: the same body and header.
 // A request it cannot answer with a 200 (a token refused, an unknown id,
 // another owner's image, a failed lookup) goes to net/http, which answers
-// it as always, with the error envelope and its log line.
+// it as always, with the error envelope and its log line, from the lane's
+// verdict: a forged token is not checked twice, nor an unknown id looked
+// up twice.
 // TestFastLaneAnswersAsNetHTTP holds the two to the same answer.
 type fastAPI struct{ s *Server }
 
@@ -35,10 +37,12 @@ func (f fastAPI) Answer(r *fastlane.Request) *fastlane.Answer {
 	defer ctx.stop()
 	owner, err := f.s.auth.Authenticate(ctx, token)
 	if err != nil {
+		r.Note = &laneVerdict{token: token, authErr: err}
 		return nil
 	}
 	img, err := f.s.images.Get(ctx, owner, id)
 	if err != nil {
+		r.Note = &laneVerdict{token: token, owner: owner, id: id, getErr: err}
 		return nil
 	}
 	j := f.s.imageJSONUnder(f.s.cdnBaseAt(false, r.Host), img)
@@ -69,4 +73,40 @@ func appendFastJSONHeader(b []byte, requestID string) []byte {
 	b = append(b, "\r\nX-Request-Id: "...)
 	b = append(b, requestID...)
 	return append(b, "\r\n"...)
+}
+
+// laneVerdict is why the lane left a GET /api/images/{id} to net/http:
+// the token's refusal, or the lookup's failure for the token's owner. It
+// goes with the connection (fastlane.Request.Note) to the request net/http
+// reads first, which observe gives it (requestInfo.lane); authenticated
+// and handleGetImage take the token's owner or refusal, and the lookup's
+// failure, from it instead of doing the same work again, for that same
+// token, owner and id only. It never answers an image: a lookup that
+// found one was answered in the lane.
+type laneVerdict struct {
+	token   string
+	authErr error
+	owner   string
+	id      string
+	getErr  error
+}
+
+// takeLaneVerdict returns the verdict the lane left with the connection
+// of ctx, once: observe calls it for every request, so only the first
+// request net/http serves on the connection gets it.
+func takeLaneVerdict(ctx context.Context) *laneVerdict {
+	c, ok := ctx.Value(connKeyType{}).(*moreConn)
+	if !ok || c.Conn == nil {
+		return nil
+	}
+	v, _ := c.Conn.TakeNote().(*laneVerdict)
+	return v
+}
+
+// laneVerdictFrom is the request's verdict, nil for almost every request.
+func laneVerdictFrom(ctx context.Context) *laneVerdict {
+	if ri, ok := ctx.Value(requestKey).(*requestInfo); ok {
+		return ri.lane
+	}
+	return nil
 }

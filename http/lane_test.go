@@ -13,11 +13,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/http/fastlane"
+	"github.com/imaged/imaged/images"
+	"github.com/imaged/imaged/telemetry"
 )
 
 // The fast lane answers a plain GET of stored bytes exactly as net/http
@@ -169,16 +172,10 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 		}
 	})
 	t.Run("an API request after a fast answer on one connection", func(t *testing.T) {
-		c, err := net.Dial("tcp", h.ts.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c, br := dialLane(t, h.ts.Listener.Addr().String())
 		io.WriteString(c, "GET "+urls["original"]+" HTTP/1.1\r\nHost: x\r\n\r\n"+
 			"GET /api/images/"+img.ID+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+alice+"\r\n\r\n"+
 			"GET "+urls["original"]+" HTTP/1.1\r\nHost: x\r\n\r\n")
-		br := bufio.NewReader(c)
 		for i, want := range []string{string(data), img.ID, string(data)} {
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
@@ -298,4 +295,93 @@ func TestLookupContext(t *testing.T) {
 			t.Errorf("used %v: Err %v after stop, want Canceled", used, child.Err())
 		}
 	}
+}
+
+// countingAuth counts token checks.
+type countingAuth struct {
+	imaged.Authenticator
+	n atomic.Int64
+}
+
+func (a *countingAuth) Authenticate(ctx context.Context, token string) (string, error) {
+	a.n.Add(1)
+	return a.Authenticator.Authenticate(ctx, token)
+}
+
+// countingStore counts lookups by id.
+type countingStore struct {
+	imaged.ImageStore
+	n atomic.Int64
+}
+
+func (s *countingStore) FindImage(ctx context.Context, owner, id string) (*imaged.Image, error) {
+	s.n.Add(1)
+	return s.ImageStore.FindImage(ctx, owner, id)
+}
+
+// A GET /api/images/{id} the lane leaves to net/http for a refused token,
+// an unknown id or another owner's image is answered from the lane's
+// verdict: the token is checked once, the image looked up once. The
+// verdict is for that request only: the next one on the connection is
+// checked again.
+func TestLaneVerdictIsNotWorkedOutTwice(t *testing.T) {
+	h := newHarness(t, options{})
+	alice, bob := mintToken(t, "alice"), mintToken(t, "bob")
+	img := h.upload(t, alice, "a.png", pngBytes(t, 8, 8, 1))
+
+	auth := &countingAuth{Authenticator: h.srv.auth}
+	store := &countingStore{ImageStore: h.db} // no DeletionFeed: no cache, every Get asks the store
+	srv := New(Config{Telemetry: telemetry.New(), Images: images.New(store, h.blobs, images.Config{}), Auth: auth, Logger: h.srv.log})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := NewHTTPServer(srv)
+	go hs.Serve(srv.Listen(ln))
+	t.Cleanup(func() { hs.Close() })
+
+	forged := alice[:len(alice)-2] + "xx"
+	for _, c := range []struct {
+		name        string
+		tok, id     string
+		status      int
+		auths, gets int64 // per request
+	}{
+		{"a forged token", forged, img.ID, 401, 1, 0},
+		{"an unknown id", alice, imaged.NewID(), 404, 1, 1},
+		{"another owner's image", bob, img.ID, 404, 1, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, br := dialLane(t, ln.Addr().String())
+			auths, gets := auth.n.Load(), store.n.Load()
+			req := "GET /api/images/" + c.id + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + c.tok + "\r\n\r\n"
+			for i := range 2 { // the second on the same connection, now net/http's
+				io.WriteString(conn, req)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != c.status || !strings.Contains(string(body), `"success":false`) {
+					t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+				}
+				if a, g := auth.n.Load()-auths, store.n.Load()-gets; a != c.auths || g != c.gets {
+					t.Errorf("request %d: %d token checks and %d lookups, want %d and %d", i, a, g, c.auths, c.gets)
+				}
+				auths, gets = auth.n.Load(), store.n.Load()
+			}
+		})
+	}
+}
+
+// dialLane connects to addr, with a deadline of 10 s for the whole test.
+func dialLane(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
 }

@@ -40,6 +40,10 @@ type Request struct {
 	// Scratch is an empty buffer of the connection's that the Answer's
 	// Header may be appended to; the lane reuses it after Done.
 	Scratch []byte
+	// Note is what a Handler that leaves the request to net/http (Answer
+	// returns nil) learned of it, so that net/http need not learn it
+	// again: it goes with the connection, as Conn.Note.
+	Note any
 }
 
 // Answer is the 200 a Handler answers a Request with: a file, or a body
@@ -240,6 +244,18 @@ func (l *Listener) handOver(c net.Conn) {
 type Conn struct {
 	*net.TCPConn
 	Pending []byte
+	// Note is the Request.Note of the request the lane left to net/http,
+	// the first one Pending holds; TakeNote reads it.
+	Note any
+}
+
+// TakeNote returns the Note and clears it, so that it is read at most
+// once: take it while serving the connection's first request. It must be
+// called from the goroutine serving the connection.
+func (c *Conn) TakeNote() any {
+	n := c.Note
+	c.Note = nil
+	return n
 }
 
 func (c *Conn) Read(b []byte) (int, error) {
@@ -292,7 +308,7 @@ func (c *conn) serve() {
 		end, err := c.readRequest(buf, &n, first)
 		if err != nil {
 			if errors.Is(err, errNotPlain) {
-				c.handOver(buf[:n])
+				c.handOver(buf[:n], nil)
 				return
 			}
 			c.close()
@@ -300,13 +316,13 @@ func (c *conn) serve() {
 		}
 		req, ok := parseRequest(buf[:end])
 		if !ok {
-			c.handOver(buf[:n])
+			c.handOver(buf[:n], nil)
 			return
 		}
 		req.Start, req.Scratch = time.Now(), scratch
 		a := c.l.h.Answer(&req.Request)
 		if a == nil {
-			c.handOver(buf[:n])
+			c.handOver(buf[:n], req.Note)
 			return
 		}
 		sent, err := c.answer(a, req.close)
@@ -396,10 +412,10 @@ func (c *conn) answer(a *Answer, close bool) (int64, error) {
 	return sendFileAt(c.tc, a.File, a.Offset, a.Size)
 }
 
-func (c *conn) handOver(pending []byte) {
+func (c *conn) handOver(pending []byte, note any) {
 	c.l.untrack(c)
 	c.tc.SetDeadline(time.Time{})
-	hc := &Conn{TCPConn: c.tc}
+	hc := &Conn{TCPConn: c.tc, Note: note}
 	if len(pending) > 0 {
 		hc.Pending = append([]byte(nil), pending...)
 	}
