@@ -29,6 +29,10 @@ var prefetchBuffers = sync.Pool{New: func() any { b := make([]byte, prefetchSize
 // unguessable), a strong ETag from the content hash, Range, HEAD and
 // conditional requests. Only keys of existing images answer.
 func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
+	if err := laneLookupError(r, ""); err != nil {
+		writeError(w, r, err) // the lane looked it up already
+		return
+	}
 	img, blob, err := s.images.OpenBlob(r.Context(), r.PathValue("key"))
 	if err != nil {
 		writeError(w, r, err)

@@ -37,12 +37,12 @@ func (f fastAPI) Answer(r *fastlane.Request) *fastlane.Answer {
 	defer ctx.stop()
 	owner, err := f.s.auth.Authenticate(ctx, token)
 	if err != nil {
-		r.Note = &laneVerdict{token: token, authErr: err}
+		r.Note = &laneVerdict{path: r.Path, token: token, authErr: err}
 		return nil
 	}
 	img, err := f.s.images.Get(ctx, owner, id)
 	if err != nil {
-		r.Note = &laneVerdict{token: token, owner: owner, id: id, getErr: err}
+		r.Note = &laneVerdict{path: r.Path, token: token, owner: owner, err: err}
 		return nil
 	}
 	j := f.s.imageJSONUnder(f.s.cdnBaseAt(false, r.Host), img)
@@ -75,20 +75,21 @@ func appendFastJSONHeader(b []byte, requestID string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// laneVerdict is why the lane left a GET /api/images/{id} to net/http:
-// the token's refusal, or the lookup's failure for the token's owner. It
-// goes with the connection (fastlane.Request.Note) to the request net/http
-// reads first, which observe gives it (requestInfo.lane); authenticated
-// and handleGetImage take the token's owner or refusal, and the lookup's
-// failure, from it instead of doing the same work again, for that same
-// token, owner and id only. It never answers an image: a lookup that
-// found one was answered in the lane.
+// laneVerdict is why the lane left a request to net/http: for GET
+// /api/images/{id}, the token's refusal or the lookup's failure for the
+// token's owner; under /cdn, the lookup's failure. It goes with the
+// connection (fastlane.Request.Note) to the request net/http reads first,
+// which observe gives it (requestInfo.lane), and the handlers take the
+// token's owner or refusal, and the lookup's failure, from it instead of
+// doing the same work again, for that same path, token and owner only. It
+// never answers bytes or an image: a lookup that found them was answered
+// in the lane.
 type laneVerdict struct {
-	token   string
-	authErr error
+	path    string // the request's
+	token   string // the bearer token, and what checking it gave
 	owner   string
-	id      string
-	getErr  error
+	authErr error
+	err     error // the lookup's failure (for owner, on the API)
 }
 
 // takeLaneVerdict returns the verdict the lane left with the connection
@@ -103,10 +104,20 @@ func takeLaneVerdict(ctx context.Context) *laneVerdict {
 	return v
 }
 
-// laneVerdictFrom is the request's verdict, nil for almost every request.
-func laneVerdictFrom(ctx context.Context) *laneVerdict {
-	if ri, ok := ctx.Value(requestKey).(*requestInfo); ok {
-		return ri.lane
+// laneVerdictFor is the verdict of r, nil for almost every request.
+func laneVerdictFor(r *http.Request) *laneVerdict {
+	ri, ok := r.Context().Value(requestKey).(*requestInfo)
+	if !ok || ri.lane == nil || r.Method != http.MethodGet || r.URL.Path != ri.lane.path {
+		return nil
+	}
+	return ri.lane
+}
+
+// laneLookupError is the failure of the lookup the lane made for r, for
+// owner ("" under /cdn), or nil when it made none.
+func laneLookupError(r *http.Request, owner string) error {
+	if v := laneVerdictFor(r); v != nil && v.owner == owner {
+		return v.err
 	}
 	return nil
 }

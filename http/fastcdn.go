@@ -16,7 +16,7 @@ import (
 // headers handleBlob and serveVariant give a plain GET, when the bytes are
 // a local file already stored. Everything else (a miss, an error, a blob in
 // a bucket, a variant still to render) goes to net/http, which answers it
-// as always. TestFastLaneAnswersAsNetHTTP holds the two to the same answer.
+// as always, a miss and an error from the lane's verdict (laneVerdict). TestFastLaneAnswersAsNetHTTP holds the two to the same answer.
 type fastCDN struct{ s *Server }
 
 func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
@@ -35,6 +35,7 @@ func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
 	case 1:
 		img, b, err := f.s.images.OpenBlob(ctx, parts[0])
 		if err != nil {
+			r.Note = &laneVerdict{path: r.Path, err: err}
 			return nil
 		}
 		pattern, blob, d = "GET /cdn/{key}", b, originalDelivery(img)
@@ -51,8 +52,11 @@ func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
 			pattern = "GET /cdn/{key}/{transform}/{signature}"
 			v, err = f.s.variants.StoredTransform(ctx, parts[0], parts[1], parts[2], r.Accept)
 		}
-		if err != nil || v == nil {
-			return nil
+		if err != nil {
+			r.Note = &laneVerdict{path: r.Path, err: err}
+		}
+		if v == nil {
+			return nil // not stored yet: net/http renders it
 		}
 		blob, d = v.Blob, variantDelivery(v)
 	default:

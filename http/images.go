@@ -122,11 +122,9 @@ func (s *Server) baseAt(tls bool, host string) string {
 
 func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
 	owner, id := imaged.OwnerFrom(r.Context()), r.PathValue("id")
+	err := laneLookupError(r, owner) // the lane looked it up already
 	var img *imaged.Image
-	var err error
-	if v := laneVerdictFrom(r.Context()); v != nil && v.getErr != nil && v.owner == owner && v.id == id {
-		err = v.getErr // the lane looked it up already
-	} else {
+	if err == nil {
 		img, err = s.images.Get(r.Context(), owner, id)
 	}
 	if err != nil {

@@ -319,11 +319,16 @@ func (s *countingStore) FindImage(ctx context.Context, owner, id string) (*image
 	return s.ImageStore.FindImage(ctx, owner, id)
 }
 
+func (s *countingStore) FindImageByBlobKey(ctx context.Context, key string) (*imaged.Image, error) {
+	s.n.Add(1)
+	return s.ImageStore.FindImageByBlobKey(ctx, key)
+}
+
 // A GET /api/images/{id} the lane leaves to net/http for a refused token,
-// an unknown id or another owner's image is answered from the lane's
-// verdict: the token is checked once, the image looked up once. The
-// verdict is for that request only: the next one on the connection is
-// checked again.
+// an unknown id or another owner's image, and a GET of an unknown key
+// under /cdn, are answered from the lane's verdict: the token is checked
+// once, the image looked up once. The verdict is for that request only:
+// the next one on the connection is checked again.
 func TestLaneVerdictIsNotWorkedOutTwice(t *testing.T) {
 	h := newHarness(t, options{})
 	alice, bob := mintToken(t, "alice"), mintToken(t, "bob")
@@ -331,7 +336,7 @@ func TestLaneVerdictIsNotWorkedOutTwice(t *testing.T) {
 
 	auth := &countingAuth{Authenticator: h.srv.auth}
 	store := &countingStore{ImageStore: h.db} // no DeletionFeed: no cache, every Get asks the store
-	srv := New(Config{Telemetry: telemetry.New(), Images: images.New(store, h.blobs, images.Config{}), Auth: auth, Logger: h.srv.log})
+	srv := New(Config{Telemetry: telemetry.New(), Images: images.New(store, h.blobs, images.Config{}), Auth: auth, Logger: h.srv.log, LocalBlobs: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -343,18 +348,23 @@ func TestLaneVerdictIsNotWorkedOutTwice(t *testing.T) {
 	forged := alice[:len(alice)-2] + "xx"
 	for _, c := range []struct {
 		name        string
-		tok, id     string
+		path, tok   string
 		status      int
 		auths, gets int64 // per request
 	}{
-		{"a forged token", forged, img.ID, 401, 1, 0},
-		{"an unknown id", alice, imaged.NewID(), 404, 1, 1},
-		{"another owner's image", bob, img.ID, 404, 1, 1},
+		{"a forged token", "/api/images/" + img.ID, forged, 401, 1, 0},
+		{"an unknown id", "/api/images/" + imaged.NewID(), alice, 404, 1, 1},
+		{"another owner's image", "/api/images/" + img.ID, bob, 404, 1, 1},
+		{"an unknown key", "/cdn/" + imaged.NewBlobKey("png"), "", 404, 0, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			conn, br := dialLane(t, ln.Addr().String())
 			auths, gets := auth.n.Load(), store.n.Load()
-			req := "GET /api/images/" + c.id + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + c.tok + "\r\n\r\n"
+			req := "GET " + c.path + " HTTP/1.1\r\nHost: x\r\n"
+			if c.tok != "" {
+				req += "Authorization: Bearer " + c.tok + "\r\n"
+			}
+			req += "\r\n"
 			for i := range 2 { // the second on the same connection, now net/http's
 				io.WriteString(conn, req)
 				resp, err := http.ReadResponse(br, nil)

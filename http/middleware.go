@@ -220,7 +220,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 		}
 		var sub string
 		var err error
-		if v := laneVerdictFrom(r.Context()); v != nil && v.token == token {
+		if v := laneVerdictFor(r); v != nil && v.token == token {
 			sub, err = v.owner, v.authErr // the lane checked this token already
 		} else {
 			sub, err = s.auth.Authenticate(r.Context(), token)

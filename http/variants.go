@@ -151,11 +151,19 @@ func (s *Server) handleSignVariant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePresetVariant(w http.ResponseWriter, r *http.Request) {
+	if err := laneLookupError(r, ""); err != nil {
+		writeError(w, r, err) // the lane looked it up already
+		return
+	}
 	v, err := s.variants.Preset(r.Context(), r.PathValue("key"), r.PathValue("preset"), r.Header.Get("Accept"))
 	s.serveVariant(w, r, v, err)
 }
 
 func (s *Server) handleSignedVariant(w http.ResponseWriter, r *http.Request) {
+	if err := laneLookupError(r, ""); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	v, err := s.variants.Transform(r.Context(), r.PathValue("key"), r.PathValue("transform"), r.PathValue("signature"), r.Header.Get("Accept"))
 	s.serveVariant(w, r, v, err)
 }
