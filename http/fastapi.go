@@ -16,8 +16,7 @@ import (
 // another owner's image, a failed lookup) goes to net/http, which answers
 // it as always, with the error envelope and its log line, from the lane's
 // verdict: a forged token is not checked twice, nor an unknown id looked
-// up twice.
-// TestFastLaneAnswersAsNetHTTP holds the two to the same answer.
+// up twice. TestFastLaneAnswersAsNetHTTP holds the two to the same answer.
 type fastAPI struct{ s *Server }
 
 const fastImagePattern = "GET /api/images/{id}"

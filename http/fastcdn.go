@@ -16,7 +16,8 @@ import (
 // headers handleBlob and serveVariant give a plain GET, when the bytes are
 // a local file already stored. Everything else (a miss, an error, a blob in
 // a bucket, a variant still to render) goes to net/http, which answers it
-// as always, a miss and an error from the lane's verdict (laneVerdict). TestFastLaneAnswersAsNetHTTP holds the two to the same answer.
+// as always, a miss and an error from the lane's verdict (laneVerdict).
+// TestFastLaneAnswersAsNetHTTP holds the two to the same answer.
 type fastCDN struct{ s *Server }
 
 func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {

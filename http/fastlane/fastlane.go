@@ -12,12 +12,12 @@
 // sending the file. Serving such a file, imaged on net/http reached about
 // 0.55x nginx's rate, and reaches a median of 0.87-0.94x with this lane
 // (0.84-0.88x for an 86 KiB variant; go run ./bench -only delivery,
-// figures in the README). For a 767-byte JSON answer, net/http's own work is about 20 µs
-// of CPU per request on the 2-core benchmark machine, more than half of a
-// bare handler's cost. It is kept small on purpose: every case it does not
-// handle exactly as net/http would is handed over, so net/http stays the
-// one place that answers errors, ranges, HEAD, conditional requests and
-// everything that is not a plain GET.
+// figures in the README). For a 767-byte JSON answer, net/http's own work
+// is about 20 µs of CPU per request on the 2-core benchmark machine, more
+// than half of a bare handler's cost. It is kept small on purpose: every
+// case it does not handle exactly as net/http would is handed over, so
+// net/http stays the one place that answers errors, ranges, HEAD,
+// conditional requests and everything that is not a plain GET.
 package fastlane
 
 import (

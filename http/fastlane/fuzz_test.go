@@ -10,9 +10,9 @@ import (
 
 // Whatever the lane takes as a plain GET, net/http reads the same way: the
 // same method, path and headers the lane looked at (Host, Accept,
-// Authorization, X-Request-Id), no body, one Host. So
-// the lane never answers a request that net/http would refuse or read as
-// something else (request smuggling through a disagreement).
+// Authorization, X-Request-Id), no body, one Host. So the lane never
+// answers a request that net/http would refuse or read as something else
+// (request smuggling through a disagreement).
 func FuzzParseRequestAgreesWithNetHTTP(f *testing.F) {
 	for _, s := range []string{
 		"GET /cdn/abc.png HTTP/1.1\r\nHost: x\r\n\r\n",
