@@ -23,9 +23,10 @@ import (
 	"github.com/imaged/imaged/telemetry"
 )
 
-// The fast lane answers a plain GET of stored bytes exactly as net/http
-// does (but Date and X-Request-Id, which differ per answer); a request that
-// is not plain, or whose bytes are not stored yet, is net/http's.
+// The fast lane answers a plain GET of stored bytes, or of an image object,
+// exactly as net/http does (but Date and X-Request-Id, which differ per
+// answer); a request that is not plain, whose bytes are not stored yet or
+// that is not answered with a 200, is net/http's.
 func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 	cors, err := ParseCORSOrigins("https://app.example")
 	if err != nil {
