@@ -216,11 +216,13 @@ func New(ctx context.Context, cfg Config) (*Authenticator, error) {
 	return a, nil
 }
 
-// tokenDigest is the SHA-256 of token, the cache's key. Tokens up to 1 KiB
-// (nearly all) are hashed from a copy on the stack: []byte(token) was a
-// heap copy of every token on every request.
+// tokenDigest is the SHA-256 of token, the cache's key. Tokens up to 2 KiB
+// (identity providers' access tokens are commonly 0.5-2 KiB) are hashed
+// from a copy on the stack: []byte(token) was a heap copy of every token
+// on every request. A larger buffer would make every check clear more
+// memory for the few tokens beyond 2 KiB.
 func tokenDigest(token string) [sha256.Size]byte {
-	var buf [1 << 10]byte
+	var buf [2 << 10]byte
 	return sha256.Sum256(append(buf[:0], token...))
 }
 
