@@ -355,44 +355,65 @@ func refreshInterval(h http.Header, def time.Duration) time.Duration {
 	return min(max(d, MinJWKSRefresh), MaxJWKSRefresh)
 }
 
-// jwk is the part of a JSON Web Key (RFC 7517, 7518) that verification needs.
+// jwk is the part of a JSON Web Key (RFC 7517, 7518) that verification
+// needs, as decodeJWK reads it.
 type jwk struct {
-	Kty string `json:"kty"`
-	Use string `json:"use"`
-	Kid string `json:"kid"`
-	Alg string `json:"alg"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
+	Kty, Use, Kid, Alg string
+	N, E               string // RSA
+	Crv, X, Y          string // EC
+}
+
+// decodeJWK reads the members of a JWK that jwk holds by their exact
+// names: RFC 7517 says member names are case-sensitive, and encoding/json
+// would also take "KID" or "Kid" for "kid" (with the last of several
+// winning). A member given twice counts once, the last one, as the RFC
+// allows; a member of jwk's that is not a string makes the key undecodable.
+func decodeJWK(raw json.RawMessage) (jwk, error) {
+	var j jwk
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return j, err
+	}
+	for name, field := range map[string]*string{
+		"kty": &j.Kty, "use": &j.Use, "kid": &j.Kid, "alg": &j.Alg,
+		"n": &j.N, "e": &j.E, "crv": &j.Crv, "x": &j.X, "y": &j.Y,
+	} {
+		if v, ok := members[name]; ok {
+			if err := json.Unmarshal(v, field); err != nil {
+				return j, fmt.Errorf("member %q: %w", name, err)
+			}
+		}
+	}
+	return j, nil
 }
 
 // parseJWKS returns the usable signing keys of a key set by key id. Keys for
 // encryption and of unsupported types are skipped; malformed RSA and EC keys
 // are skipped with a warning. A set without any usable key is an error.
 func parseJWKS(data []byte) (map[string][]publicKey, error) {
-	var doc struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
+	// "keys" by its exact name too (see decodeJWK).
+	var doc map[string]json.RawMessage
+	var set []json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("decoding JWKS: %w", err)
 	}
+	if raw, ok := doc["keys"]; ok {
+		if err := json.Unmarshal(raw, &set); err != nil {
+			return nil, fmt.Errorf("decoding JWKS: keys: %w", err)
+		}
+	}
 	keys := make(map[string][]publicKey)
 	n := 0
-	for _, raw := range doc.Keys {
-		var j jwk
-		if err := json.Unmarshal(raw, &j); err != nil {
+	for _, raw := range set {
+		j, err := decodeJWK(raw)
+		if err != nil {
 			slog.Warn("jwtauth: skipping undecodable JWK", "err", err)
 			continue
 		}
 		if j.Use != "" && j.Use != "sig" {
 			continue
 		}
-		var (
-			pub any
-			err error
-		)
+		var pub any
 		switch j.Kty {
 		case "RSA":
 			pub, err = parseRSA(j)

@@ -430,6 +430,16 @@ func TestParseJWKS(t *testing.T) {
 	evenE := rsaJWK("even", "RS256", &rsaKey.PublicKey)
 	evenE["e"] = b64([]byte{1, 0, 0})
 	okp := map[string]any{"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": b64(make([]byte, 32))}
+	// Member names are case-sensitive (RFC 7517 4).
+	upper := map[string]any{}
+	for k, v := range ecJWK("upper", "", &ecKey.PublicKey) {
+		upper[strings.ToUpper(k)] = v
+	}
+	otherKid := ecJWK("", "", &ecKey.PublicKey)
+	delete(otherKid, "kid")
+	otherKid["Kid"] = "loud"
+	numericKid := ecJWK("", "", &ecKey.PublicKey)
+	numericKid["kid"] = 7
 
 	tests := []struct {
 		name     string
@@ -448,7 +458,16 @@ func TestParseJWKS(t *testing.T) {
 		{"even_exponent_skipped", []map[string]any{evenE, good}, []string{"ec"}},
 		{"OKP_skipped", []map[string]any{okp, good}, []string{"ec"}},
 		{"empty_set_refused", []map[string]any{}, nil},
+		{"upper_case_members_not_read", []map[string]any{upper}, nil},
+		{"Kid_is_not_kid", []map[string]any{otherKid}, []string{""}},
+		{"numeric_kid_skipped", []map[string]any{numericKid, good}, []string{"ec"}},
 	}
+	t.Run("KEYS_is_not_keys", func(t *testing.T) {
+		body, _ := json.Marshal(map[string]any{"KEYS": []map[string]any{good}})
+		if got, err := parseJWKS(body); err == nil {
+			t.Fatalf("parseJWKS read \"KEYS\": %v", got)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body, err := json.Marshal(map[string]any{"keys": tt.keys})
