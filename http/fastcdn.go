@@ -1,10 +1,7 @@
 package http
 
 import (
-	"context"
-	"net/http"
 	"strings"
-	"time"
 
 	"github.com/imaged/imaged"
 	"github.com/imaged/imaged/http/fastlane"
@@ -68,17 +65,14 @@ func (f fastCDN) Answer(r *fastlane.Request) *fastlane.Answer {
 		blob.Close()
 		return nil
 	}
-	id := requestID(r.RequestID)
-	f.s.tel.RequestStarted()
-	f.s.fastAnswers.Add(1)
+	id := f.s.laneAnswerStarted(r)
 	return &fastlane.Answer{
 		File:   lb.LocalFile(),
 		Size:   blob.Size(),
 		Header: appendFastHeader(r.Scratch, &d, id),
 		Done: func(sent int64, err error) {
 			blob.Close()
-			f.s.tel.RequestDone(pattern, http.MethodGet, http.StatusOK, time.Since(r.Start), 0, sent)
-			f.s.logRequest(context.Background(), id, http.MethodGet, r.Path, http.StatusOK, sent, r.Start)
+			f.s.laneAnswerDone(r, pattern, id, sent)
 		},
 	}
 }

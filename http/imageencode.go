@@ -34,9 +34,15 @@ func writeImagePage(w http.ResponseWriter, status int, message string, page []im
 }
 
 // writePooledJSON answers the JSON in buf, a buffer from imageBuffers, and
-// gives the buffer back unless it grew too large to keep.
+// gives the buffer back.
 func writePooledJSON(w http.ResponseWriter, status int, buf *[]byte) {
 	writeJSONBytes(w, status, *buf)
+	putImageBuffer(buf)
+}
+
+// putImageBuffer gives buf back to imageBuffers unless it grew too large
+// to keep.
+func putImageBuffer(buf *[]byte) {
 	if cap(*buf) <= maxPooledJSON {
 		imageBuffers.Put(buf)
 	}

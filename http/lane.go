@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,22 @@ func (f fastRoutes) Answer(r *fastlane.Request) *fastlane.Answer {
 	return nil
 }
 
+// laneAnswerStarted counts an answer the lane is about to send as observe
+// counts net/http's (in flight, and in fastAnswers), and returns its
+// request id.
+func (s *Server) laneAnswerStarted(r *fastlane.Request) string {
+	s.tel.RequestStarted()
+	s.fastAnswers.Add(1)
+	return requestID(r.RequestID)
+}
+
+// laneAnswerDone records a lane answer of pattern, sent bytes long, as
+// observe records net/http's: its metrics and its access log line.
+func (s *Server) laneAnswerDone(r *fastlane.Request, pattern, id string, sent int64) {
+	s.tel.RequestDone(pattern, http.MethodGet, http.StatusOK, time.Since(r.Start), 0, sent)
+	s.logRequest(context.Background(), id, http.MethodGet, r.Path, http.StatusOK, sent, r.Start)
+}
+
 // fastLookupTimeout bounds the lane's lookups as a request's context does not:
 // the lane has no client disconnect to follow.
 const fastLookupTimeout = 30 * time.Second
@@ -105,3 +122,50 @@ var stoppedContext = func() context.Context {
 	cancel()
 	return ctx
 }()
+
+// laneVerdict is why the lane left a request to net/http: for GET
+// /api/images/{id}, the token's refusal or the lookup's failure for the
+// token's owner; under /cdn, the lookup's failure. It goes with the
+// connection (fastlane.Request.Note) to the request net/http reads first,
+// which observe gives it (requestInfo.lane), and the handlers take the
+// token's owner or refusal, and the lookup's failure, from it instead of
+// doing the same work again, for that same path, token and owner only. It
+// never answers bytes or an image: a lookup that found them was answered
+// in the lane.
+type laneVerdict struct {
+	path    string // the request's
+	token   string // the bearer token, and what checking it gave
+	owner   string
+	authErr error
+	err     error // the lookup's failure (for owner, on the API)
+}
+
+// takeLaneVerdict returns the verdict the lane left with the connection
+// of ctx, once: observe calls it for every request, so only the first
+// request net/http serves on the connection gets it.
+func takeLaneVerdict(ctx context.Context) *laneVerdict {
+	c, ok := ctx.Value(connKeyType{}).(*moreConn)
+	if !ok || c.Conn == nil {
+		return nil
+	}
+	v, _ := c.Conn.TakeNote().(*laneVerdict)
+	return v
+}
+
+// laneVerdictFor is the verdict of r, nil for almost every request.
+func laneVerdictFor(r *http.Request) *laneVerdict {
+	ri, ok := r.Context().Value(requestKey).(*requestInfo)
+	if !ok || ri.lane == nil || r.Method != http.MethodGet || r.URL.Path != ri.lane.path {
+		return nil
+	}
+	return ri.lane
+}
+
+// laneLookupError is the failure of the lookup the lane made for r, for
+// owner ("" under /cdn), or nil when it made none.
+func laneLookupError(r *http.Request, owner string) error {
+	if v := laneVerdictFor(r); v != nil && v.owner == owner {
+		return v.err
+	}
+	return nil
+}
