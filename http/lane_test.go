@@ -43,23 +43,25 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 	// A connection stays with net/http once it had a request that is not
 	// plain: every request here goes on a connection of its own.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	lane := func(t *testing.T, p string, hdr http.Header) (*http.Response, []byte, bool) {
+	// lane sends GET p (with token tok unless "") and says whether the
+	// lane answered it.
+	lane := func(t *testing.T, p, tok string, hdr http.Header) (*http.Response, []byte, bool) {
 		t.Helper()
 		before := h.srv.fastAnswers.Load()
-		resp, body := h.sendOn(t, client, "GET", p, "", nil, hdr)
+		resp, body := h.sendOn(t, client, "GET", p, tok, nil, hdr)
 		return resp, body, h.srv.fastAnswers.Load() > before
 	}
 	notPlain := http.Header{"X-Not-Plain": {"1"}}
 	for name, p := range urls {
 		t.Run(name, func(t *testing.T) {
-			if _, _, fast := lane(t, p, nil); fast && name != "original" {
+			if _, _, fast := lane(t, p, "", nil); fast && name != "original" {
 				t.Fatal("the lane answered a variant before it was stored")
 			}
-			want, wantBody, fast := lane(t, p, notPlain)
+			want, wantBody, fast := lane(t, p, "", notPlain)
 			if fast {
 				t.Fatal("the lane answered a request with a header it does not know")
 			}
-			got, gotBody, fast := lane(t, p, nil)
+			got, gotBody, fast := lane(t, p, "", nil)
 			if !fast {
 				t.Fatal("the lane left a plain GET of stored bytes to net/http")
 			}
@@ -77,7 +79,7 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 				{http.Header{"If-None-Match": {etag}}, 304},
 				{http.Header{"Origin": {"https://app.example"}}, 200},
 			} {
-				resp, _, fast := lane(t, p, c.hdr)
+				resp, _, fast := lane(t, p, "", c.hdr)
 				if fast || resp.StatusCode != c.status {
 					t.Errorf("%v: %d (lane: %v), want %d from net/http", c.hdr, resp.StatusCode, fast, c.status)
 				}
@@ -85,24 +87,18 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 					t.Errorf("CORS headers lost: %v", resp.Header)
 				}
 			}
-			if resp, _, fast := lane(t, p+"?x=1", nil); fast || resp.StatusCode != 200 {
+			if resp, _, fast := lane(t, p+"?x=1", "", nil); fast || resp.StatusCode != 200 {
 				t.Errorf("with a query: %d (lane: %v)", resp.StatusCode, fast)
 			}
 		})
 	}
 	t.Run("the image object", func(t *testing.T) {
 		p := "/api/images/" + img.ID
-		laneAs := func(t *testing.T, tok string, hdr http.Header) (*http.Response, []byte, bool) {
-			t.Helper()
-			before := h.srv.fastAnswers.Load()
-			resp, body := h.sendOn(t, client, "GET", p, tok, nil, hdr)
-			return resp, body, h.srv.fastAnswers.Load() > before
-		}
-		want, wantBody, fast := laneAs(t, alice, notPlain)
+		want, wantBody, fast := lane(t, p, alice, notPlain)
 		if fast {
 			t.Fatal("the lane answered a request with a header it does not know")
 		}
-		got, gotBody, fast := laneAs(t, alice, http.Header{"X-Request-Id": {"lane-api-1"}})
+		got, gotBody, fast := lane(t, p, alice, http.Header{"X-Request-Id": {"lane-api-1"}})
 		if !fast {
 			t.Fatal("the lane left a plain GET of an image to net/http")
 		}
@@ -133,7 +129,7 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 			{"another owner", bob, nil, 404},
 			{"a cross-origin call", alice, http.Header{"Origin": {"https://app.example"}}, 200},
 		} {
-			resp, body, fast := laneAs(t, c.tok, c.hdr)
+			resp, body, fast := lane(t, p, c.tok, c.hdr)
 			if fast || resp.StatusCode != c.status {
 				t.Errorf("%s: %d (lane: %v), want %d from net/http", c.name, resp.StatusCode, fast, c.status)
 			}
@@ -142,16 +138,14 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 			}
 		}
 		for _, q := range []string{"/api/images/" + imaged.NewID(), "/api/images/models", "/api/images/generations", "/api/images/" + img.ID + "/variant", "/api/images"} {
-			before := h.srv.fastAnswers.Load()
-			resp, _ := h.sendOn(t, client, "GET", q, alice, nil, nil)
-			if h.srv.fastAnswers.Load() > before {
+			if resp, _, fast := lane(t, q, alice, nil); fast {
 				t.Errorf("%s: answered in the lane (%d)", q, resp.StatusCode)
 			}
 		}
 	})
 	t.Run("unknown keys and presets are net/http's 404", func(t *testing.T) {
 		for _, p := range []string{"/cdn/nope.png", urls["original"] + "/nope", urls["original"] + "/w=1/bad"} {
-			resp, body, fast := lane(t, p, nil)
+			resp, body, fast := lane(t, p, "", nil)
 			if fast {
 				t.Errorf("%s: answered in the lane", p)
 			}
@@ -161,7 +155,7 @@ func TestFastLaneAnswersAsNetHTTP(t *testing.T) {
 		}
 	})
 	t.Run("logged like any request", func(t *testing.T) {
-		_, _, fast := lane(t, urls["original"], http.Header{"X-Request-Id": {"lane-log-1"}})
+		_, _, fast := lane(t, urls["original"], "", http.Header{"X-Request-Id": {"lane-log-1"}})
 		if !fast {
 			t.Fatal("not in the lane")
 		}
